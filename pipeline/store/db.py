@@ -101,7 +101,7 @@ def ensure_schema(settings: Settings | None = None, url: str | None = None) -> s
     with engine.begin() as connection:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
     return url
 
 
