@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from hypothesis import given
@@ -72,4 +73,4 @@ def test_segments_cover_every_sentence_once(sentences: list[str], k: int) -> Non
     segs = segment_document(text, turns, Settings(segment_max_sentences=k, segment_max_chars=200))
     covered = "".join(text[s.start:s.end] for s in segs).replace(" ", "")
     assert covered == body.replace(" ", "")
-    assert all(a.end <= b.start for a, b in zip(segs, segs[1:]))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(segs))
