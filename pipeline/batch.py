@@ -1,0 +1,365 @@
+"""The batch run as plain functions: inbox → anonymise → segment → embed → suggest → queue.
+
+Why plain functions: the Prefect flow in ``flows/`` only orchestrates these, so everything here is
+unit-testable without Prefect, and ``qualcode run --no-prefect`` can run the same steps.
+
+Idempotency and resume: a file is identified by the SHA-256 of its bytes. Each stage moves a transcript's
+``status`` forward in the same transaction as its work (``segmented`` → ``embedded`` → ``done``), and each
+stage picks up every transcript left at the previous status. A run that dies anywhere leaves either nothing
+(the transaction rolled back; the file is still in the inbox) or a consistent status that the next run
+continues from. Raw text exists only in memory between reading a file and committing its anonymised form.
+
+Failures: a file that cannot be read is moved to quarantine with a one-line reason; an unexpected error in
+one file marks only that file failed (its type name is kept, never its message, which may quote text) and
+the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import func, select, update
+
+from pipeline.errors import InputFileError, QualcodeError
+from pipeline.segment import segment_document
+from pipeline.settings import Settings, get_settings
+from pipeline.store import audit, session_scope
+from pipeline.store.db import ensure_schema
+from pipeline.store.models import Batch, Segment, Transcript, Turn, utcnow
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["done", "skipped", "quarantined", "failed"]
+ProgressHook = Callable[[str, str], None]  # (file name, outcome)
+
+
+@dataclass(slots=True)
+class FileOutcome:
+    """What happened to one inbox file (names and counts only: safe to log and to return from tasks)."""
+
+    name: str
+    outcome: Outcome
+    transcript_id: int | None = None
+    segments: int = 0
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    batch_id: int | None = None
+    files_seen: int = 0
+    files_done: int = 0
+    files_skipped: int = 0
+    files_quarantined: int = 0
+    files_failed: int = 0
+    segments_created: int = 0
+    segments_embedded: int = 0
+    suggestions: dict[str, int] = field(default_factory=dict)
+    review_items: int = 0
+    blind_items: int = 0
+    alerts: list[str] = field(default_factory=list)
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _safe_reason(exc: BaseException) -> str:
+    """A loggable description of an error: our messages are text-free by design; others give their type."""
+    if isinstance(exc, QualcodeError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__} (details withheld: the message may quote transcript text)"
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage 1: read, anonymise, segment, store (one transaction per file)
+# --------------------------------------------------------------------------------------------------
+def start_batch(settings: Settings | None = None, flow_run_id: str | None = None) -> int:
+    s = settings or get_settings()
+    ensure_schema(s)
+    with session_scope() as session:
+        batch = Batch(flow_run_id=flow_run_id)
+        session.add(batch)
+        session.flush()
+        audit(session, "flow", "batch.start", "batch", batch.id)
+        return batch.id
+
+
+def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | None = None) -> FileOutcome:
+    """Read, anonymise, segment and store one inbox file. Safe to call again on the same file."""
+    from pipeline.anonymise import (
+        DatabasePseudonymStore,
+        apply_retention,
+        build_anonymiser,
+        load_keyring,
+        record_events,
+    )
+    from pipeline.ingest import quarantine, read_document
+
+    s = settings or get_settings()
+    name = path.name
+    try:
+        digest = file_hash(path)
+    except OSError as exc:
+        return FileOutcome(name, "failed", reason=f"cannot open file ({type(exc).__name__})")
+
+    with session_scope() as session:
+        existing = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
+        if existing is not None and existing.status not in ("failed",):
+            keyring = load_keyring(s)
+            if existing.status != "quarantined":
+                apply_retention(path, s, keyring)  # a crash may have come between commit and retention
+            return FileOutcome(name, "skipped", existing.id, reason=f"already {existing.status}")
+
+    try:
+        raw = read_document(path, s)
+    except InputFileError as exc:
+        moved = quarantine(path, exc.reason, s.quarantine_dir)
+        with session_scope() as session:
+            row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
+            if row is None:
+                row = Transcript(content_hash=digest, source_name=name, format=path.suffix.lstrip(".").lower())
+                session.add(row)
+            row.status, row.error, row.batch_id = "quarantined", exc.reason, batch_id
+            session.flush()
+            audit(session, "flow", "transcript.quarantine", "transcript", row.id, file=moved.name)
+        log.warning("quarantined %s: %s", name, exc.reason)
+        return FileOutcome(name, "quarantined", reason=exc.reason)
+
+    keyring = load_keyring(s)
+    anonymiser = build_anonymiser(s)
+    with session_scope() as session:
+        row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
+        if row is None:
+            row = Transcript(content_hash=digest, source_name=name, format=raw.format)
+            session.add(row)
+        else:  # an earlier attempt failed: start this file again from scratch
+            row.turns.clear()
+            row.segments.clear()
+            session.flush()
+        doc = anonymiser.anonymise_document(raw, pseudonyms=DatabasePseudonymStore(session, keyring))
+        meta = dict(raw.metadata)  # sidecar metadata: site, role, date (no transcript text)
+        del raw  # the raw text is not needed (nor kept) past this point
+        row.kind = "document" if all(t.role == "unknown" and not t.speaker for t in doc.turns) else "interview"
+        row.format = path.suffix.lstrip(".").lower()
+        row.site_code = _meta_str(meta.pop("site_code", None))
+        row.participant_role = _meta_str(meta.pop("participant_role", None))
+        row.interview_date = meta.pop("interview_date", None)
+        row.meta = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
+        row.anonymised_text = doc.text
+        row.status, row.error, row.batch_id = "segmented", None, batch_id
+        session.flush()
+
+        turn_rows = [
+            Turn(transcript_id=row.id, index=i, speaker=t.speaker, role=t.role, start_char=t.start,
+                 end_char=t.end, start_time=t.start_time, end_time=t.end_time)
+            for i, t in enumerate(doc.turns)
+        ]
+        session.add_all(turn_rows)
+        session.flush()
+        spans = segment_document(doc.text, doc.turns, s)
+        from pipeline.embed import text_hash
+
+        session.add_all(
+            Segment(transcript_id=row.id, turn_id=turn_rows[sp.turn_index].id, index=sp.index,
+                    start_char=sp.start, end_char=sp.end, text=doc.text[sp.start:sp.end],
+                    text_hash=text_hash(doc.text[sp.start:sp.end]), speaker_role=sp.role, codable=sp.codable)
+            for sp in spans
+        )
+        record_events(session, row.id, doc, s.anonymiser_review_threshold)
+        audit(session, "flow", "transcript.ingest", "transcript", row.id, file=name, turns=len(turn_rows),
+              segments=len(spans), replacements=len(doc.spans), batch=batch_id)
+        transcript_id = row.id
+    apply_retention(path, s, keyring)
+    log.info("stored %s as transcript %s: %d segments", name, transcript_id, len(spans))
+    return FileOutcome(name, "done", transcript_id, segments=len(spans))
+
+
+def _meta_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def ingest_file_safely(path: Path, settings: Settings | None = None, batch_id: int | None = None) -> FileOutcome:
+    """``ingest_file`` that turns any unexpected error into a ``failed`` outcome (the batch goes on)."""
+    s = settings or get_settings()
+    try:
+        return ingest_file(path, s, batch_id)
+    except Exception as exc:
+        reason = _safe_reason(exc)
+        log.error("failed on %s: %s", path.name, reason)
+        try:
+            digest = file_hash(path)
+            with session_scope() as session:
+                row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
+                if row is None:
+                    row = Transcript(content_hash=digest, source_name=path.name,
+                                     format=path.suffix.lstrip(".").lower())
+                    session.add(row)
+                row.status, row.error, row.batch_id = "failed", reason, batch_id
+                session.flush()
+                audit(session, "flow", "transcript.fail", "transcript", row.id, file=path.name)
+        except Exception as inner:  # the database itself may be the problem
+            log.error("could not record failure of %s (%s)", path.name, type(inner).__name__)
+        return FileOutcome(path.name, "failed", reason=reason)
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage 2: embed segments of transcripts at status "segmented"
+# --------------------------------------------------------------------------------------------------
+def embed_pending(settings: Settings | None = None) -> int:
+    """Embed the codable segments of every transcript waiting at ``segmented``; returns vectors computed."""
+    from pipeline.embed import embed_texts_cached, get_embedder
+
+    s = settings or get_settings()
+    with session_scope() as session:
+        pending = session.scalars(
+            select(Transcript.id).where(Transcript.status == "segmented").order_by(Transcript.id)
+        ).all()
+    if not pending:
+        return 0
+    embedder = get_embedder(s)
+    computed = 0
+    for transcript_id in pending:
+        with session_scope() as session:
+            texts = session.scalars(
+                select(Segment.text).where(Segment.transcript_id == transcript_id, Segment.codable.is_(True))
+            ).all()
+            _, new = embed_texts_cached(session, list(texts), embedder)
+            computed += new
+            session.execute(update(Transcript).where(Transcript.id == transcript_id).values(status="embedded"))
+            audit(session, "flow", "transcript.embed", "transcript", transcript_id, segments=len(texts),
+                  new_vectors=new, model=embedder.model_name)
+    return computed
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage 3: suggest codes for transcripts at "embedded", then refresh the review queue
+# --------------------------------------------------------------------------------------------------
+def suggest_pending(settings: Settings | None = None) -> dict[str, int]:
+    """Suggest codes for every transcript at ``embedded`` and mark it ``done``."""
+    from pipeline.suggest import suggest_for_segments
+
+    s = settings or get_settings()
+    totals: dict[str, int] = {}
+    with session_scope() as session:
+        pending = session.scalars(
+            select(Transcript.id).where(Transcript.status == "embedded").order_by(Transcript.id)
+        ).all()
+    for transcript_id in pending:
+        with session_scope() as session:
+            segment_ids = session.scalars(
+                select(Segment.id).where(Segment.transcript_id == transcript_id, Segment.codable.is_(True))
+            ).all()
+            stats = suggest_for_segments(session, list(segment_ids), s)
+            for key, value in _stats_dict(stats).items():
+                totals[key] = totals.get(key, 0) + value
+            session.execute(update(Transcript).where(Transcript.id == transcript_id).values(status="done"))
+            audit(session, "flow", "transcript.suggest", "transcript", transcript_id, **_stats_dict(stats))
+    return totals
+
+
+def _stats_dict(stats: object) -> dict[str, int]:
+    if isinstance(stats, dict):
+        return {k: int(v) for k, v in stats.items() if isinstance(v, int | float)}
+    return {k: int(v) for k, v in asdict(stats).items() if isinstance(v, int | float)}  # type: ignore[call-overload]
+
+
+def refresh_queue(settings: Settings | None = None) -> tuple[int, int]:
+    """Turn queued suggestions into review items and top up the blind double-coding sample."""
+    from pipeline.review import assign_blind_sample, enqueue_suggestions
+
+    s = settings or get_settings()
+    with session_scope(immediate=True) as session:
+        review = enqueue_suggestions(session)
+        blind = assign_blind_sample(session, s)
+    return review, blind
+
+
+def agreement_alerts(settings: Settings | None = None, batch_id: int | None = None) -> list[str]:
+    """Snapshot agreement after the batch; return human-readable flags for themes below threshold."""
+    from pipeline.agreement import snapshot_agreement
+
+    s = settings or get_settings()
+    with session_scope() as session:
+        flags = snapshot_agreement(session, s, batch_id=batch_id)
+    return [str(f) for f in flags]
+
+
+def finish_batch(summary: BatchSummary) -> None:
+    with session_scope() as session:
+        batch = session.get(Batch, summary.batch_id)
+        if batch is None:
+            return
+        batch.finished_at = utcnow()
+        batch.status = "done"
+        batch.files_seen = summary.files_seen
+        batch.files_done = summary.files_done
+        batch.files_skipped = summary.files_skipped
+        batch.files_quarantined = summary.files_quarantined
+        batch.segments_created = summary.segments_created
+        audit(session, "flow", "batch.finish", "batch", batch.id, done=summary.files_done,
+              skipped=summary.files_skipped, quarantined=summary.files_quarantined, failed=summary.files_failed)
+
+
+def tally(summary: BatchSummary, outcomes: Iterable[FileOutcome]) -> None:
+    for o in outcomes:
+        summary.outcomes.append(o)
+        summary.files_seen += 1
+        summary.segments_created += o.segments
+        if o.outcome == "done":
+            summary.files_done += 1
+        elif o.outcome == "skipped":
+            summary.files_skipped += 1
+        elif o.outcome == "quarantined":
+            summary.files_quarantined += 1
+        else:
+            summary.files_failed += 1
+
+
+def discover_new(inbox: Path) -> list[Path]:
+    from pipeline.ingest import discover
+
+    return discover(inbox) if inbox.exists() else []
+
+
+def run_batch(
+    inbox: Path | None = None, settings: Settings | None = None, progress: ProgressHook | None = None
+) -> BatchSummary:
+    """Run every stage once without Prefect (``qualcode run --no-prefect`` and tests)."""
+    s = settings or get_settings()
+    started = time.perf_counter()
+    summary = BatchSummary(batch_id=start_batch(s))
+    for path in discover_new(inbox or s.inbox):
+        outcome = ingest_file_safely(path, s, summary.batch_id)
+        tally(summary, [outcome])
+        if progress:
+            progress(outcome.name, outcome.outcome)
+    summary.segments_embedded = embed_pending(s)
+    summary.suggestions = suggest_pending(s)
+    summary.review_items, summary.blind_items = refresh_queue(s)
+    summary.alerts = agreement_alerts(s, summary.batch_id)
+    summary.seconds = round(time.perf_counter() - started, 2)
+    finish_batch(summary)
+    return summary
+
+
+def counts(settings: Settings | None = None) -> dict[str, int]:
+    """Transcripts per status (for ``qualcode status``)."""
+    with session_scope() as session:
+        rows = session.execute(select(Transcript.status, func.count()).group_by(Transcript.status)).all()
+    return {status: n for status, n in rows}

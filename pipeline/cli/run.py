@@ -1,0 +1,116 @@
+"""``qualcode run``, ``qualcode status`` and ``qualcode schedule``: the batch job from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
+
+console = Console(stderr=True)
+
+
+def run(
+    inbox: Path | None = typer.Argument(None, help="Folder of transcripts (default: the configured inbox)."),
+    no_prefect: bool = typer.Option(False, "--no-prefect", help="Run the steps directly, without Prefect."),
+    workers: int = typer.Option(1, help="Files processed in parallel (threads)."),
+    dask_address: str | None = typer.Option(None, help="Run file tasks on this Dask scheduler."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Process new transcripts once: anonymise, segment, embed, suggest, queue. Re-runs do only new work."""
+    from pipeline.batch import BatchSummary, discover_new, run_batch
+    from pipeline.prefect_env import configure_prefect
+    from pipeline.store.db import ensure_schema
+
+    settings = load_settings(config, database_url)
+    folder = (inbox or settings.inbox).resolve()
+    if not folder.is_dir():
+        raise typer.BadParameter(f"inbox folder not found: {folder}")
+    ensure_schema(settings)
+    total = len(discover_new(folder))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False, disable=as_json) as bar:
+        task_id = bar.add_task("transcripts", total=total)
+
+        def hook(name: str, outcome: str) -> None:
+            bar.update(task_id, advance=1, description=f"{outcome:<11} {name[:40]}")
+
+        if no_prefect:
+            summary_dict = run_batch(folder, settings, progress=hook).to_dict()
+        else:
+            configure_prefect(settings)
+            from flows.batch import progress_hook, with_runner
+
+            token = progress_hook.set(hook)
+            try:
+                summary_dict = with_runner(workers, dask_address)(inbox=str(folder), workers=workers)
+            finally:
+                progress_hook.reset(token)
+        bar.update(task_id, description="transcripts")
+    summary = BatchSummary(**{k: v for k, v in summary_dict.items() if k != "outcomes"})
+    if as_json:
+        typer.echo(json.dumps(summary_dict, indent=2, default=str))
+        return
+    _print_summary(summary, summary_dict.get("outcomes", []))
+
+
+def _print_summary(summary, outcomes) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=f"Batch {summary.batch_id}", show_header=False, box=None)
+    table.add_row("new files processed", str(summary.files_done))
+    table.add_row("already processed (skipped)", str(summary.files_skipped))
+    table.add_row("quarantined", str(summary.files_quarantined))
+    table.add_row("failed", str(summary.files_failed))
+    table.add_row("segments created", str(summary.segments_created))
+    table.add_row("segments embedded", str(summary.segments_embedded))
+    for key, value in sorted(summary.suggestions.items()):
+        table.add_row(f"suggestions: {key}", str(value))
+    table.add_row("review items queued", str(summary.review_items))
+    table.add_row("blind items assigned", str(summary.blind_items))
+    table.add_row("time", f"{summary.seconds:.1f} s")
+    Console().print(table)
+    for o in outcomes:
+        if o["outcome"] in ("quarantined", "failed"):
+            Console().print(f"[yellow]{o['outcome']}[/] {o['name']}: {o['reason']}")
+    for alert in summary.alerts:
+        Console().print(f"[red]agreement alert[/] {alert}")
+
+
+def status(config: Path | None = ConfigOption, database_url: str | None = DatabaseOption) -> None:
+    """Show transcripts per status and the database in use."""
+    from pipeline.batch import counts
+    from pipeline.store.db import ensure_schema, safe_url
+
+    settings = load_settings(config, database_url)
+    ensure_schema(settings)
+    typer.echo(f"database: {safe_url(settings.resolved_database_url)}")
+    typer.echo(f"inbox:    {settings.inbox}")
+    for state, n in sorted(counts(settings).items()):
+        typer.echo(f"{state:<12} {n}")
+
+
+def schedule(
+    cron: str | None = typer.Option(None, help="Cron expression (default: QUALCODE_SCHEDULE_CRON)."),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Serve the batch flow on its cron schedule (long-running; Ctrl-C to stop)."""
+    from pipeline.prefect_env import configure_prefect
+
+    settings = load_settings(config, database_url)
+    configure_prefect(settings)
+    from flows.deploy import serve
+
+    serve(cron)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("status")(status)
+    app.command("schedule")(schedule)
