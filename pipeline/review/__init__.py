@@ -1,0 +1,1 @@
+"""The coders' review queue: accounts, leases, blind double-coding and decisions."""

@@ -1,0 +1,147 @@
+"""The web app factory.
+
+Why discovery: every module in ``pipeline/web/views/`` that defines ``router`` (an ``APIRouter``) is
+included automatically, so the review queue, the leads' dashboard and later pages never edit a shared file.
+A view module may also define ``NAV = [NavLink(...)]`` (``pipeline.web.nav``) to add links to the top
+navigation for some roles.
+
+Every included router gets the CSRF check (``pipeline.web.auth.csrf_protect``); every response gets the
+security headers below. Pages carry transcript text, so nothing but ``/static`` may be cached.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from pipeline.errors import AuthError, ConflictError, PermissionDenied, ReviewError
+from pipeline.settings import Settings, get_settings
+from pipeline.web import views
+from pipeline.web.auth import LoginRateLimiter, LoginRequired, csrf_protect, login_redirect_target
+from pipeline.web.nav import NavLink
+
+__all__ = ["CONTENT_SECURITY_POLICY", "NavLink", "create_app"]
+
+logger = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).with_name("static")
+
+#: No inline scripts or styles anywhere: every script and stylesheet is a file under /static.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: the process settings). The database must be migrated."""
+    settings = settings or get_settings()
+    app = FastAPI(title="qualcode", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.db_url = settings.resolved_database_url
+    app.state.login_limiter = LoginRateLimiter()
+    app.state.nav_links = []
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    _include_views(app)
+    app.state.nav_links.sort(key=lambda link: (link.order, link.label))
+
+    app.middleware("http")(_security_headers)
+    _install_error_handlers(app)
+    return app
+
+
+def _include_views(app: FastAPI) -> None:
+    for info in sorted(pkgutil.iter_modules(views.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{views.__name__}.{info.name}")
+        router = getattr(module, "router", None)
+        if router is None:
+            continue
+        app.include_router(router, dependencies=[Depends(csrf_protect)])
+        app.state.nav_links.extend(getattr(module, "NAV", []))
+
+
+async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "public, max-age=3600")
+    else:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        target = login_redirect_target(exc.next_path)
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        if request.method in ("GET", "HEAD"):
+            return RedirectResponse(target, status_code=303)
+        return Response("login required", status_code=401, media_type="text/plain")
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        return _error_page(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(request: Request, exc: ConflictError) -> Response:
+        return _error_page(request, 409, str(exc))
+
+    @app.exception_handler(ReviewError)
+    async def _review_error(request: Request, exc: ReviewError) -> Response:
+        return _error_page(request, 409, str(exc))
+
+    @app.exception_handler(PermissionDenied)
+    async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
+        return _error_page(request, 403, str(exc))
+
+    @app.exception_handler(AuthError)
+    async def _auth(request: Request, exc: AuthError) -> Response:
+        return _error_page(request, 401, str(exc))
+
+
+def _error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    from pipeline.web.templating import render
+
+    if request.headers.get("hx-request"):
+        # htmx swaps the fragment into the page's alert region (see static/app.js).
+        return HTMLResponse(
+            f'<div class="alert alert-error" role="alert">{_escape(message)}</div>',
+            status_code=status,
+            headers=headers,
+        )
+    try:
+        response = render(request, "error.html", status_code=status, status=status, message=message)
+    except Exception:  # the error page must never fail; fall back to plain text
+        logger.exception("error page failed to render (status %s)", status)
+        response = Response(message, status_code=status, media_type="text/plain")
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _escape(text: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(text))

@@ -1,0 +1,210 @@
+"""Authentication, roles and CSRF for the web app, as FastAPI dependencies.
+
+Use in a view module::
+
+    from pipeline.web.auth import CurrentUser, current_user, require_role
+
+    @router.get("/dashboard")
+    def dashboard(user: CurrentUser = Depends(require_role("lead"))): ...
+
+CSRF needs no code in a view: ``create_app`` adds ``csrf_protect`` to every router it includes, so every
+POST/PUT/PATCH/DELETE must carry the session's token, either as the form field ``csrf_token`` (use
+``{{ csrf_field() }}`` in templates) or as the ``X-CSRF-Token`` header (htmx requests get it from the
+``csrf-token`` meta tag in ``base.html``). Requests without it are refused with 403.
+
+Why synchronizer tokens stored with the server-side session (and not only SameSite cookies): SameSite is a
+browser policy that older browsers and some proxies do not enforce; the token makes each state-changing
+request prove it came from a page we rendered for this session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from threading import Lock
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, HTTPException, Request, Response
+
+from pipeline.review.accounts import SessionInfo, resolve_session
+from pipeline.store.db import session_scope
+
+SESSION_COOKIE = "qualcode_session"
+LOGIN_CSRF_COOKIE = "qualcode_login_csrf"
+CSRF_FORM_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: The logged-in user for a request (an immutable snapshot; never an ORM object).
+CurrentUser = SessionInfo
+
+
+class LoginRequired(Exception):
+    """Raised by ``current_user`` when there is no live session; the app redirects to the log-in page."""
+
+    def __init__(self, next_path: str = "/") -> None:
+        self.next_path = next_path
+        super().__init__("login required")
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def optional_user(request: Request) -> SessionInfo | None:
+    """The live session's user, or None. Cached on the request so several dependencies share one look-up."""
+    if hasattr(request.state, "user"):
+        return request.state.user
+    with session_scope(request.app.state.db_url) as db:
+        info = resolve_session(db, session_token(request))
+    request.state.user = info
+    return info
+
+
+def current_user(request: Request) -> SessionInfo:
+    """The logged-in user; unauthenticated requests are sent to the log-in page."""
+    info = optional_user(request)
+    if info is None:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        raise LoginRequired(target)
+    return info
+
+
+def require_role(*roles: str) -> Callable[..., SessionInfo]:
+    """A dependency that admits only the given roles (admins are always admitted).
+
+    ``Depends(require_role("lead"))`` is what lead-only pages use; coders get 403, never a redirect, so a
+    forbidden page is not mistaken for a log-in problem.
+    """
+    allowed = frozenset(roles) | {"admin"}
+
+    def dependency(user: SessionInfo = Depends(current_user)) -> SessionInfo:
+        if user.role not in allowed:
+            raise HTTPException(status_code=403, detail="your role does not allow this page")
+        return user
+
+    dependency.__name__ = f"require_role_{'_'.join(sorted(allowed))}"
+    return dependency
+
+
+def require_key_holder(user: SessionInfo = Depends(current_user)) -> SessionInfo:
+    """Only the key holder may re-identify pseudonyms."""
+    if not user.is_key_holder:
+        raise HTTPException(status_code=403, detail="only the key holder can re-identify")
+    return user
+
+
+async def csrf_protect(request: Request) -> None:
+    """Refuse state-changing requests that do not carry this session's CSRF token (403).
+
+    Before log-in there is no session, so the log-in form uses a double-submit token: a random value in a
+    SameSite=Strict cookie that the form must echo.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    if not _same_origin(request):
+        raise HTTPException(status_code=403, detail="cross-origin request refused")
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FORM_FIELD)
+            sent = value if isinstance(value, str) else None
+    user = optional_user(request)
+    expected = user.csrf_token if user is not None else request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise HTTPException(status_code=403, detail="missing or invalid CSRF token")
+
+
+def _same_origin(request: Request) -> bool:
+    """Reject requests whose Origin header names another site (defence in depth next to the token)."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin is None
+    host = request.headers.get("host", "")
+    return urlsplit(origin).netloc == host
+
+
+def csrf_token_for(request: Request) -> str:
+    """The token a page must embed: the session's, or (before log-in) the log-in cookie's."""
+    user = optional_user(request)
+    if user is not None:
+        return user.csrf_token
+    token = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.state.new_login_csrf = token
+    return token
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
+    """Set a cookie with the project's flags: HttpOnly, SameSite=Strict, Secure when configured."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=bool(request.app.state.settings.secure_cookies),
+        path="/",
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(
+        name,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=bool(request.app.state.settings.secure_cookies),
+    )
+
+
+def login_redirect_target(next_path: str) -> str:
+    return "/login?next=" + quote(next_path, safe="/")
+
+
+def safe_next(next_path: str | None) -> str:
+    """Only same-site relative paths are followed after log-in (no open redirects)."""
+    if not next_path or not next_path.startswith("/") or next_path.startswith("//") or "\\" in next_path:
+        return "/"
+    return next_path
+
+
+class LoginRateLimiter:
+    """At most ``limit`` log-in attempts per client address per ``window`` seconds (in memory).
+
+    Complements the per-account lock-out: this slows one address trying many usernames. In memory is enough
+    for the single-process server ``qualcode serve`` runs; behind several workers each enforces its own.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = Lock()
+
+    def allow(self, key: str, *, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+    def retry_after(self, key: str, *, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._hits.get(key)
+            if not hits:
+                return 0
+            return max(1, int(hits[0] + self.window - now) + 1)

@@ -1,0 +1,18 @@
+"""Top-navigation links that view modules contribute (``NAV = [NavLink(...)]`` in the module)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A link shown to users whose role is in ``roles`` (admins see every link); lower ``order`` first."""
+
+    label: str
+    href: str
+    roles: tuple[str, ...] = ("admin", "lead", "coder")
+    order: int = 50
+
+    def visible_to(self, role: str) -> bool:
+        return role == "admin" or role in self.roles
