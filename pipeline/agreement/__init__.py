@@ -1,0 +1,1 @@
+"""Inter-coder agreement: coefficients, per-code and per-theme reports, disagreements, adjudication."""
