@@ -1,0 +1,137 @@
+"""Speaker labels: finding them at the start of a line, and telling interviewers from participants.
+
+Why heuristics with a guard: transcripts are typed by many hands ("Interviewer:", "INT:", "P3:",
+"Jo Smith:", "SW1 (social worker):", "[00:01:02] Interviewer:"). A loose pattern would also take "Note:"
+or "The problem was this:" for a speaker, so a candidate label only counts when it is a known role word
+(the configured patterns), carries a timestamp, or opens at least two lines of the document: real
+speakers speak more than once, a phrase ending in a colon rarely repeats verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pipeline.ingest.types import RawTurn, Role
+from pipeline.settings import Settings, get_settings
+
+#: A speaker label at the start of a line, optionally after a timestamp like ``[00:01:02]`` or ``00:01``.
+_LABEL_LINE = re.compile(
+    r"""
+    ^[ \t]*
+    (?:[\[(]?(?P<ts>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)[\])]?[ \t]*(?:[-–][ \t]*)?)?
+    (?P<label>
+        [^\W\d_][\w'’.\-]*                 # first word begins with a letter
+        (?:[ \t]+[\w'’.\-]+){0,3}          # at most three more words ("Jo Smith", "Police Officer 2")
+        (?:[ \t]*\([^()\n:]{1,60}\))?      # optional note: "SW1 (social worker)"
+    )
+    [ \t]*:(?:[ \t]+|$)
+    (?P<text>.*)$
+    """,
+    re.VERBOSE,
+)
+_MAX_LABEL = 60
+_PARENTHETICAL = re.compile(r"\(([^()]*)\)")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelMatch:
+    """A candidate speaker label found at the start of a line."""
+
+    label: str
+    text: str
+    timestamp: float | None
+
+    def __repr__(self) -> str:  # the label may be a name
+        return f"LabelMatch(chars={len(self.label)}, timestamp={self.timestamp})"
+
+
+def parse_timestamp(value: str) -> float:
+    """``01:02:03.5`` / ``02:03`` / ``1:02:03,500`` -> seconds."""
+    parts = value.replace(",", ".").split(":")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def match_label(line: str) -> LabelMatch | None:
+    """The candidate label at the start of ``line``, or None. Not yet accepted: see ``accepted_labels``."""
+    found = _LABEL_LINE.match(line)
+    if not found:
+        return None
+    label = re.sub(r"[ \t]+", " ", found.group("label").strip())
+    if len(label) > _MAX_LABEL:
+        return None
+    ts = found.group("ts")
+    return LabelMatch(label=label, text=found.group("text").strip(), timestamp=parse_timestamp(ts) if ts else None)
+
+
+def accepted_labels(candidates: Iterable[LabelMatch | None], settings: Settings | None = None) -> set[str]:
+    """The candidate labels (case-folded) that really are speakers in this document.
+
+    A label is accepted when it matches a configured role pattern, comes with a timestamp, or opens at
+    least two lines. A single capitalised first word is also required of labels that are not role words,
+    so that a sentence like "and then: nothing" is never a speaker.
+    """
+    matches = [m for m in candidates if m is not None]
+    counts = Counter(m.label.casefold() for m in matches)
+    accepted: set[str] = set()
+    for m in matches:
+        key = m.label.casefold()
+        if key in accepted:
+            continue
+        known = assign_role(m.label, settings) != "unknown" or m.timestamp is not None
+        repeated = counts[key] >= 2 and (m.label[0].isupper() or m.label[0].isdigit())
+        if known or repeated:
+            accepted.add(key)
+    return accepted
+
+
+@lru_cache(maxsize=32)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(pattern, re.IGNORECASE) for pattern in patterns)
+
+
+def assign_role(label: str | None, settings: Settings | None = None) -> Role:
+    """``interviewer``, ``participant`` or ``unknown`` for one speaker label.
+
+    The configured patterns (case-insensitive) are tried on the whole label and then on a note in
+    brackets, so "Jo Smith (interviewer)" is an interviewer and "SW1 (participant)" a participant.
+    Interviewer patterns win when both match.
+    """
+    if not label:
+        return "unknown"
+    s = settings or get_settings()
+    interviewer = _compiled(tuple(s.speaker_interviewer_patterns))
+    participant = _compiled(tuple(s.speaker_participant_patterns))
+    candidates = [label.strip(), *(note.strip() for note in _PARENTHETICAL.findall(label))]
+    for text in candidates:
+        if any(p.search(text) for p in interviewer):
+            return "interviewer"
+        if any(p.search(text) for p in participant):
+            return "participant"
+    return "unknown"
+
+
+def assign_roles(turns: Sequence[RawTurn], settings: Settings | None = None) -> None:
+    """Set ``role`` on every turn in place, from its label and the shape of the conversation.
+
+    In a two-person interview the labels are often names ("Jo Smith:", "Sam:"). When exactly two
+    distinct speakers appear and exactly one is recognised, the other takes the opposite role.
+    """
+    labels: dict[str, Role] = {}
+    for turn in turns:
+        if turn.speaker and turn.speaker.casefold() not in labels:
+            labels[turn.speaker.casefold()] = assign_role(turn.speaker, settings)
+    if len(labels) == 2:
+        roles = list(labels.values())
+        if sorted(roles) == ["interviewer", "unknown"]:
+            labels = {k: ("participant" if r == "unknown" else r) for k, r in labels.items()}
+        elif sorted(roles) == ["participant", "unknown"]:
+            labels = {k: ("interviewer" if r == "unknown" else r) for k, r in labels.items()}
+    for turn in turns:
+        turn.role = labels[turn.speaker.casefold()] if turn.speaker else "unknown"
