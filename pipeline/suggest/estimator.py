@@ -1,0 +1,225 @@
+"""The code suggester: a multi-label scikit-learn classifier over segment embeddings.
+
+Why this design:
+- **One calibrated binary model per code** (one-vs-rest). Codes are applied independently (a segment can
+  carry several), and each code has its own amount of evidence, so each gets its own logistic regression.
+  Logistic regression on L2-normalised sentence embeddings is fast, stable on a few dozen examples and
+  easy to audit; it is wrapped in :class:`~sklearn.calibration.CalibratedClassifierCV` so that a score of
+  0.8 means "right about 80 % of the time", which the per-code thresholds and the review queue rely on.
+- **Class weighting for rare codes.** ``class_weighting="balanced"`` re-weights each code's positives and
+  negatives so a code seen in 5 % of segments is not simply predicted "absent". Calibration is fitted on
+  held-out folds without the weights, so the probabilities stay honest.
+- **Unknown labels are masked, not negative.** Human-coded examples rarely cover every code for every
+  unit: a coder who marks "risk_online" says nothing about "family_support". In a 2-D label matrix,
+  ``-1`` marks "unknown" and that cell is left out of that code's training set only.
+- **Too little evidence means no model.** A code with fewer than ``min_positive`` positive (or negative)
+  known labels gets no classifier; its column predicts the observed base rate and ``learned_`` is False,
+  so the caller (see :mod:`pipeline.suggest.model`) scores it with the cold-start scorer instead.
+
+It follows scikit-learn's conventions (``__init__`` only stores parameters, fitted attributes end in ``_``,
+``predict_proba`` columns follow ``classes_``) and passes ``check_estimator``. Besides the multi-label
+indicator matrix it accepts an ordinary 1-D target (binary or multiclass, handled one-vs-rest) so it
+behaves like any other scikit-learn classifier.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.exceptions import DataConversionWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+#: Label value meaning "this unit was not coded for this code" in a 2-D label matrix.
+UNKNOWN = -1
+
+#: Upper bound on solver iterations; embeddings are normalised, so lbfgs converges well before this.
+_MAX_ITER = 2000
+
+
+class CodeSuggester(ClassifierMixin, BaseEstimator):
+    """Multi-label code classifier with per-code calibration and masked (unknown) labels.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse regularisation strength of each code's logistic regression.
+    class_weighting : {"balanced", None}, default="balanced"
+        Re-weight each code's positives and negatives inversely to their frequency (helps rare codes).
+        (Named differently from scikit-learn's ``class_weight`` because it applies per code, to the
+        binary present/absent problem, not to a dict of class labels.)
+    calibration : {"sigmoid", "isotonic", None}, default="sigmoid"
+        Probability calibration method. Sigmoid (Platt) needs far less data than isotonic, which suits
+        codes with a few dozen examples; ``None`` uses the raw logistic scores.
+    calibration_cv : int, default=3
+        Folds for calibration; reduced automatically when a code has fewer examples of a class.
+    min_positive : int, default=1
+        A code needs at least this many known positive and known negative labels to get a model;
+        otherwise its column predicts the base rate and ``learned_[j]`` is False.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        For a 2-D indicator target, the column indices ``0..n_codes-1``; for a 1-D target, the sorted
+        class labels.
+    estimators_ : list
+        One fitted binary classifier per column, or ``None`` for columns without enough evidence.
+    learned_ : ndarray of bool
+        Whether each column has a fitted classifier.
+    base_rate_ : ndarray of float
+        Share of known-positive labels per column (what unlearned columns predict).
+    n_positive_, n_negative_ : ndarray of int
+        Known positive / negative labels per column.
+    n_features_in_ : int
+        Number of features seen during fit.
+    """
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        class_weighting: Literal["balanced"] | None = "balanced",
+        calibration: Literal["sigmoid", "isotonic"] | None = "sigmoid",
+        calibration_cv: int = 3,
+        min_positive: int = 1,
+    ) -> None:
+        self.C = C
+        self.class_weighting = class_weighting
+        self.calibration = calibration
+        self.calibration_cv = calibration_cv
+        self.min_positive = min_positive
+
+    # -- scikit-learn plumbing -----------------------------------------------------------------------
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _validate_params_values(self) -> None:
+        if not (isinstance(self.C, int | float) and self.C > 0):
+            raise ValueError(f"C must be a positive number, got {self.C!r}")
+        if self.class_weighting not in ("balanced", None):
+            raise ValueError(f"class_weighting must be 'balanced' or None, got {self.class_weighting!r}")
+        if self.calibration not in ("sigmoid", "isotonic", None):
+            raise ValueError(f"calibration must be 'sigmoid', 'isotonic' or None, got {self.calibration!r}")
+        if not (isinstance(self.calibration_cv, int) and self.calibration_cv >= 2):
+            raise ValueError(f"calibration_cv must be an integer >= 2, got {self.calibration_cv!r}")
+        if not (isinstance(self.min_positive, int) and self.min_positive >= 1):
+            raise ValueError(f"min_positive must be an integer >= 1, got {self.min_positive!r}")
+
+    # -- fitting -------------------------------------------------------------------------------------
+    def fit(self, X, y):  # type: ignore[no-untyped-def]
+        """Fit one calibrated classifier per code.
+
+        ``y`` is either a 2-D matrix (n_samples, n_codes) with values 1 (applied), 0 (not applied) and
+        -1 (unknown), or a 1-D vector of class labels.
+        """
+        self._validate_params_values()
+        X, y = validate_data(self, X, y, multi_output=True, dtype=np.float64)
+        y = np.asarray(y)
+        indicator = self._binarise(y)
+        self.estimators_ = []
+        learned, base_rate, n_pos, n_neg = [], [], [], []
+        for j in range(indicator.shape[1]):
+            column = indicator[:, j]
+            known = column != UNKNOWN
+            yj = column[known]
+            pos, neg = int((yj == 1).sum()), int((yj == 0).sum())
+            n_pos.append(pos)
+            n_neg.append(neg)
+            base_rate.append(pos / (pos + neg) if pos + neg else 0.0)
+            if pos >= self.min_positive and neg >= self.min_positive:
+                self.estimators_.append(self._fit_one(X[known], yj))
+                learned.append(True)
+            else:
+                self.estimators_.append(None)
+                learned.append(False)
+        self.learned_ = np.array(learned, dtype=bool)
+        self.base_rate_ = np.array(base_rate, dtype=np.float64)
+        self.n_positive_ = np.array(n_pos, dtype=np.int64)
+        self.n_negative_ = np.array(n_neg, dtype=np.int64)
+        return self
+
+    def _binarise(self, y: np.ndarray) -> np.ndarray:
+        """Turn the target into an (n, k) matrix of 1/0/-1 and set ``classes_`` and ``multilabel_``."""
+        if y.ndim == 2 and y.shape[1] == 1 and not np.isin(y, (UNKNOWN, 0, 1)).all():
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; treating it as 1-D.",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+            y = y.ravel()
+        if y.ndim == 1:
+            check_classification_targets(y)
+            self.multilabel_ = False
+            self.classes_ = np.unique(y)
+            if len(self.classes_) == 2:
+                return (y == self.classes_[1]).astype(np.int64)[:, None]
+            return (y[:, None] == self.classes_[None, :]).astype(np.int64)
+        if y.dtype.kind not in "biuf" or not np.isin(y, (UNKNOWN, 0, 1)).all():
+            raise ValueError(
+                "a 2-D target must hold 1 (applied), 0 (not applied) or -1 (unknown); "
+                f"got values outside that set (dtype {y.dtype})"
+            )
+        self.multilabel_ = True
+        self.classes_ = np.arange(y.shape[1])
+        return y.astype(np.int64)
+
+    def _fit_one(self, X: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+        base = LogisticRegression(
+            C=self.C,
+            class_weight=self.class_weighting,
+            max_iter=_MAX_ITER,
+        )
+        folds = min(self.calibration_cv, int(y.sum()), int((1 - y).sum()))
+        if self.calibration is None or folds < 2:
+            return clone(base).fit(X, y)
+        cv = StratifiedKFold(n_splits=folds, shuffle=False)
+        return CalibratedClassifierCV(base, method=self.calibration, cv=cv).fit(X, y)
+
+    # -- prediction ----------------------------------------------------------------------------------
+    def predict_code_proba(self, X) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Probability that each code applies: shape (n_samples, n_codes), one column per code.
+
+        Unlearned columns hold the base rate. Unlike ``predict_proba`` this never renormalises rows,
+        even for a multiclass 1-D target.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        out = np.empty((X.shape[0], len(self.estimators_)), dtype=np.float64)
+        for j, est in enumerate(self.estimators_):
+            if est is None:
+                out[:, j] = self.base_rate_[j]
+            else:
+                out[:, j] = est.predict_proba(X)[:, 1]
+        return out
+
+    def predict_proba(self, X) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Class probabilities with columns following ``classes_``.
+
+        Multi-label target: the per-code marginals (n_samples, n_codes). Binary: (n, 2). Multiclass: the
+        one-vs-rest scores normalised to sum to one.
+        """
+        scores = self.predict_code_proba(X)
+        if self.multilabel_:
+            return scores
+        if len(self.classes_) == 2:
+            return np.column_stack([1.0 - scores[:, 0], scores[:, 0]])
+        if len(self.classes_) == 1:
+            return np.ones((scores.shape[0], 1), dtype=np.float64)
+        totals = scores.sum(axis=1, keepdims=True)
+        uniform = np.full_like(scores, 1.0 / scores.shape[1])
+        return np.where(totals > 0, scores / np.where(totals > 0, totals, 1.0), uniform)
+
+    def predict(self, X) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Multi-label: 0/1 matrix at probability 0.5. 1-D target: the most probable class label."""
+        proba = self.predict_proba(X)
+        if self.multilabel_:
+            return (proba >= 0.5).astype(np.int64)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -1,0 +1,89 @@
+"""Training labels from human decisions, and the rule that resolves disagreeing coders.
+
+Every human decision is kept per coder (``Coding`` rows, or rows of an examples file). A model needs one
+label per (unit, code), so they are resolved with this rule, applied per (unit, code):
+
+1. **Model decisions never count.** Rows made by a model (``source == "model"`` or a ``model:`` coder)
+   are ignored, so the model never learns from its own auto-applied output.
+2. **Adjudication wins.** If a lead adjudicated the pair, the latest adjudication is the label.
+3. **Otherwise one vote per coder, majority wins.** A coder's vote is their latest decision from any
+   human source (review accept/reject, manual, blind, import). If more coders said "applied" than "not
+   applied" the label is 1, if fewer it is 0.
+4. **A tie is unknown.** Two coders who disagree give no evidence either way; the pair is left out of
+   that code's training set rather than guessed.
+5. **Missing is unknown, not negative.** A unit coded for other codes says nothing about this one
+   (matrix value ``-1``; see :data:`pipeline.suggest.estimator.UNKNOWN`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.suggest.estimator import UNKNOWN
+
+#: Sources of Coding rows that are human decisions and therefore training evidence.
+HUMAN_SOURCES = frozenset({"review", "manual", "blind", "import", "adjudication"})
+
+
+@dataclass(frozen=True)
+class HumanDecision:
+    """One coder's decision on one (unit, code). ``order`` breaks ties in time (later wins)."""
+
+    unit: Hashable
+    code: str
+    coder: str
+    applied: bool
+    source: str
+    at: dt.datetime | None = None
+    order: int = 0
+
+
+def is_model_decision(decision: HumanDecision) -> bool:
+    return decision.source == "model" or decision.coder.startswith("model:")
+
+
+def _latest(decisions: Sequence[HumanDecision]) -> HumanDecision:
+    return max(decisions, key=lambda d: (d.at or dt.datetime.min, d.order))
+
+
+def resolve_labels(decisions: Iterable[HumanDecision]) -> dict[tuple[Hashable, str], int]:
+    """Resolve decisions into ``{(unit, code): 1 | 0}``; unknown pairs (ties, none) are absent."""
+    by_pair: dict[tuple[Hashable, str], list[HumanDecision]] = defaultdict(list)
+    for d in decisions:
+        if is_model_decision(d) or d.source not in HUMAN_SOURCES:
+            continue
+        by_pair[(d.unit, d.code)].append(d)
+    labels: dict[tuple[Hashable, str], int] = {}
+    for pair, pair_decisions in by_pair.items():
+        adjudications = [d for d in pair_decisions if d.source == "adjudication"]
+        if adjudications:
+            labels[pair] = int(_latest(adjudications).applied)
+            continue
+        per_coder: dict[str, list[HumanDecision]] = defaultdict(list)
+        for d in pair_decisions:
+            per_coder[d.coder].append(d)
+        votes = [_latest(ds).applied for ds in per_coder.values()]
+        yes = sum(votes)
+        no = len(votes) - yes
+        if yes != no:
+            labels[pair] = int(yes > no)
+    return labels
+
+
+def label_matrix(
+    units: Sequence[Hashable], codes: Sequence[str], labels: dict[tuple[Hashable, str], int]
+) -> np.ndarray:
+    """An (n_units, n_codes) int matrix of 1 / 0 / -1 (unknown) from resolved labels."""
+    Y = np.full((len(units), len(codes)), UNKNOWN, dtype=np.int64)
+    row = {u: i for i, u in enumerate(units)}
+    col = {c: j for j, c in enumerate(codes)}
+    for (unit, code), value in labels.items():
+        i, j = row.get(unit), col.get(code)
+        if i is not None and j is not None:
+            Y[i, j] = value
+    return Y

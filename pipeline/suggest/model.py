@@ -1,0 +1,248 @@
+"""The suggestion model as an artefact: estimator + cold-start scorer + decision policy + model card.
+
+Why a bundle: scoring a segment needs all four pieces, and they only make sense together (thresholds
+were tuned for *this* estimator, on *this* codebook, with *this* embedding model). The bundle records
+what it was made for and refuses to be used with anything else.
+
+On disk (one folder per model version)::
+
+    model.json        metadata, codebook, policy thresholds, cold-start calibration (plain JSON)
+    estimator.skops   the fitted CodeSuggester, saved with skops (never pickle)
+    coldstart.npz     cold-start prototype vectors (numpy, loaded with allow_pickle=False)
+    card.json         the model card (also rendered as card.md for people)
+    card.md
+
+Loading a ``.skops`` file only instantiates types on :data:`TRUSTED_TYPES` (skops' defaults plus the
+few listed here); anything else is a :class:`~pipeline.errors.ModelError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import skops.io as sio
+
+from pipeline.codebook import Codebook
+from pipeline.errors import ModelError
+from pipeline.suggest.coldstart import ColdStartScorer
+from pipeline.suggest.estimator import CodeSuggester
+from pipeline.suggest.policy import DecisionPolicy
+
+if TYPE_CHECKING:
+    from pipeline.embed import Embedder
+
+ARTEFACT_FORMAT = "qualcode-suggest/1"
+MODEL_FILE = "model.json"
+ESTIMATOR_FILE = "estimator.skops"
+COLDSTART_FILE = "coldstart.npz"
+CARD_JSON = "card.json"
+CARD_MD = "card.md"
+
+#: Types (beyond skops' built-in trusted set) that a saved estimator may contain. Listed explicitly so
+#: that loading a tampered file fails instead of instantiating something unexpected.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "pipeline.suggest.estimator.CodeSuggester",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.model_selection._split.StratifiedKFold",
+)
+
+
+@dataclass
+class Scores:
+    """Probabilities for (units x codes) and, per code, whether they came from the cold-start scorer."""
+
+    codes: list[str]
+    proba: np.ndarray
+    cold_start: np.ndarray  # (n_codes,) bool
+
+
+@dataclass
+class SuggestionModel:
+    """Everything needed to turn embeddings into decisions. Build with ``training.train_model`` or
+    ``cold_start_model``; persist with ``save`` / ``load``."""
+
+    version: str
+    codebook: Codebook
+    embedding_model: str
+    coldstart: ColdStartScorer
+    policy: DecisionPolicy
+    estimator: CodeSuggester | None = None
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def codes(self) -> list[str]:
+        return self.codebook.code_ids
+
+    @property
+    def learned(self) -> np.ndarray:
+        """Per code: True when the trained estimator scores it (False: cold start)."""
+        if self.estimator is None:
+            return np.zeros(len(self.codes), dtype=bool)
+        return np.asarray(self.estimator.learned_, dtype=bool)
+
+    @property
+    def learned_codes(self) -> list[str]:
+        return [c for c, ok in zip(self.codes, self.learned, strict=True) if ok]
+
+    def score(self, X: np.ndarray, stale_codes: Collection[str] = ()) -> Scores:
+        """Probabilities per code; unlearned and ``stale_codes`` fall back to the cold-start scorer."""
+        X = np.asarray(X, dtype=np.float32)
+        learned = self.learned & ~np.isin(self.codes, list(stale_codes))
+        proba = self.coldstart.predict_code_proba(X)
+        if self.estimator is not None and learned.any():
+            trained = self.estimator.predict_code_proba(X)
+            proba[:, learned] = trained[:, learned]
+        return Scores(codes=list(self.codes), proba=proba, cold_start=~learned)
+
+    def decide(self, scores: Scores) -> np.ndarray:
+        """``apply`` / ``review`` / ``drop`` for every (unit, code) of ``scores``."""
+        return self.policy.decide_matrix(scores.codes, scores.proba, scores.cold_start)
+
+    def check_embedding_model(self, embedder: Embedder) -> None:
+        if embedder.model_name != self.embedding_model:
+            raise ModelError(
+                f"model {self.version} was trained on {self.embedding_model!r} embeddings but the configured "
+                f"embedding model is {embedder.model_name!r}; retrain or change QUALCODE_EMBEDDING_MODEL"
+            )
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def save(self, directory: Path | str) -> Path:
+        """Write the artefact folder (created if needed) and return it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": ARTEFACT_FORMAT,
+            "version": self.version,
+            "embedding_model": self.embedding_model,
+            "codebook": self.codebook.to_dict(),
+            "codebook_hash": self.codebook.content_hash,
+            "definition_hashes": self.codebook.definition_hashes,
+            "policy": self.policy.to_dict(),
+            "coldstart": {**self.coldstart.params(), "codes": self.coldstart.codes},
+            "has_estimator": self.estimator is not None,
+        }
+        np.savez(
+            directory / COLDSTART_FILE,
+            prototypes=self.coldstart.prototypes.astype(np.float32),
+            owner=self.coldstart.owner.astype(np.int64),
+        )
+        if self.estimator is not None:
+            sio.dump(self.estimator, directory / ESTIMATOR_FILE)
+        _write_json(directory / MODEL_FILE, meta)
+        _write_json(directory / CARD_JSON, self.card)
+        (directory / CARD_MD).write_text(render_card_markdown(self.card), encoding="utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path | str) -> SuggestionModel:
+        """Read an artefact folder written by ``save``; ``ModelError`` names the file and the problem."""
+        directory = Path(directory)
+        meta_path = directory / MODEL_FILE
+        if not meta_path.is_file():
+            raise ModelError(f"{directory}: no {MODEL_FILE} here; is this a qualcode model folder?")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{meta_path}: cannot read model metadata ({type(exc).__name__})") from None
+        if meta.get("format") != ARTEFACT_FORMAT:
+            raise ModelError(f"{meta_path}: unsupported model format {meta.get('format')!r}")
+        codebook = Codebook.from_dict(meta["codebook"], source=meta_path)
+        if codebook.content_hash != meta.get("codebook_hash"):
+            raise ModelError(f"{meta_path}: the stored codebook does not match its recorded hash")
+        try:
+            with np.load(directory / COLDSTART_FILE, allow_pickle=False) as npz:
+                prototypes, owner = npz["prototypes"], npz["owner"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"{directory / COLDSTART_FILE}: cannot read ({type(exc).__name__})") from None
+        cs = meta["coldstart"]
+        coldstart = ColdStartScorer(
+            codes=list(cs["codes"]),
+            prototypes=prototypes,
+            owner=owner,
+            slope=float(cs["slope"]),
+            centre=float(cs["centre"]),
+            calibrated_on=int(cs.get("calibrated_on", 0)),
+        )
+        estimator = _load_estimator(directory / ESTIMATOR_FILE) if meta.get("has_estimator") else None
+        if estimator is not None and len(estimator.learned_) != len(codebook.code_ids):
+            raise ModelError(f"{directory / ESTIMATOR_FILE}: estimator has a different number of codes")
+        card_path = directory / CARD_JSON
+        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+        return cls(
+            version=str(meta["version"]),
+            codebook=codebook,
+            embedding_model=str(meta["embedding_model"]),
+            coldstart=coldstart,
+            policy=DecisionPolicy.from_dict(meta["policy"]),
+            estimator=estimator,
+            card=card,
+        )
+
+
+def _load_estimator(path: Path) -> CodeSuggester:
+    if not path.is_file():
+        raise ModelError(f"{path}: estimator file is missing")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises assorted errors on a corrupt zip
+        raise ModelError(f"{path}: not a readable skops file ({type(exc).__name__})") from None
+    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ModelError(f"{path}: refusing to load untrusted types {unexpected}")
+    estimator = sio.load(path, trusted=list(untrusted))
+    if not isinstance(estimator, CodeSuggester):
+        raise ModelError(f"{path}: expected a CodeSuggester, found {type(estimator).__name__}")
+    return estimator
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def cold_start_model(codebook: Codebook, embedder: Embedder, *, cold_start_review: float = 0.5) -> SuggestionModel:
+    """A model with no trained estimator: every code is scored by the cold-start scorer.
+
+    Its version is derived from the codebook hash and embedding model, so suggestions made before any
+    training are traceable and idempotent.
+    """
+    from pipeline.suggest.card import build_card
+
+    version = f"coldstart-{codebook.content_hash[:12]}"
+    model = SuggestionModel(
+        version=version,
+        codebook=codebook,
+        embedding_model=embedder.model_name,
+        coldstart=ColdStartScorer.from_codebook(codebook, embedder),
+        policy=DecisionPolicy(cold_start_review=cold_start_review),
+    )
+    model.card = build_card(model, reports={}, training={"n_units": 0, "n_labels": 0})
+    return model
+
+
+def render_card_markdown(card: dict[str, Any]) -> str:
+    from pipeline.suggest.card import card_markdown
+
+    return card_markdown(card)
+
+
+def codes_in_order(codes: Sequence[str], wanted: Collection[str]) -> list[str]:
+    """``wanted`` in the order of ``codes`` (helper for stable reports)."""
+    return [c for c in codes if c in wanted]

@@ -1,0 +1,181 @@
+"""Per-code thresholds and the apply / review / drop decision policy.
+
+Why a separate object from the model: the model says how likely a code is; the policy says what to *do*
+about it, which is a project decision (how much auto-coding a team will accept) that can change without
+retraining. Thresholds are chosen per code on cross-validated predictions because codes differ wildly
+in how separable they are: one global cut-off would either flood the review queue with an easy code or
+auto-apply a hard one at coin-flip precision.
+
+How thresholds are chosen (``choose_thresholds``):
+
+- **apply**: the lowest probability ``t`` such that the cross-validated precision of "apply when
+  p >= t" reaches ``target_precision``. Precision is *smoothed* with a Beta(1, 1) prior,
+  ``(tp + 1) / (n + 2)``, so that a threshold supported by 3 lucky predictions does not count as 100 %
+  precise; with little evidence the policy stays cautious and sends items to review instead. If no
+  threshold reaches the target, the code is never auto-applied.
+- **review**: everything between ``review_floor`` and the apply threshold goes to a person; below the
+  floor the suggestion is dropped.
+
+Cold-start scores (no trained model for the code) are never auto-applied: their probabilities are
+rough, so they are at most queued for review.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Decision = Literal["apply", "review", "drop"]
+DECISIONS: tuple[Decision, ...] = ("apply", "review", "drop")
+
+#: Beta prior (successes, failures) used to smooth precision estimates when choosing thresholds.
+PRECISION_PRIOR = (1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class CodeThresholds:
+    """Decision thresholds of one code. ``apply`` is ``inf`` when the code is never auto-applied."""
+
+    apply: float
+    review: float
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"apply": None if math.isinf(self.apply) else self.apply, "review": self.review}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CodeThresholds:
+        apply = data.get("apply")
+        return cls(apply=math.inf if apply is None else float(apply), review=float(data["review"]))
+
+
+@dataclass(frozen=True)
+class ThresholdReport:
+    """How a chosen threshold performed on the cross-validated predictions it was chosen on.
+
+    These figures are optimistic (the threshold was tuned on the same predictions); the evaluation in
+    ``bench/eval_suggest.py`` measures them on held-out folds.
+    """
+
+    thresholds: CodeThresholds
+    n_known: int
+    n_positive: int
+    apply_precision: float | None  # None when nothing would be applied
+    apply_recall: float
+    review_share: float
+    f1_at_half: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["thresholds"] = self.thresholds.to_dict()
+        return data
+
+
+def _smoothed_precision(tp: np.ndarray, n: np.ndarray) -> np.ndarray:
+    a, b = PRECISION_PRIOR
+    return (tp + a) / (n + a + b)
+
+
+def choose_thresholds(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    *,
+    target_precision: float,
+    review_floor: float,
+) -> ThresholdReport:
+    """Choose the apply and review thresholds of one code from cross-validated predictions.
+
+    ``y_true`` holds 1/0 for known labels only (mask unknowns before calling); ``proba`` the matching
+    out-of-fold probabilities.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    if y_true.shape != proba.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and proba must be 1-D of equal length, got {y_true.shape} and {proba.shape}")
+    apply_t = math.inf
+    if len(y_true):
+        order = np.argsort(-proba, kind="stable")
+        p_sorted, y_sorted = proba[order], y_true[order]
+        tp = np.cumsum(y_sorted)
+        n = np.arange(1, len(y_sorted) + 1)
+        # Only cut between distinct probabilities: "apply if p >= t" includes every tie at t.
+        last_of_run = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+        ok = (_smoothed_precision(tp, n) >= target_precision) & last_of_run
+        if ok.any():
+            apply_t = float(p_sorted[np.flatnonzero(ok)[-1]])
+    review_t = min(review_floor, apply_t)
+    thresholds = CodeThresholds(apply=apply_t, review=review_t)
+    return ThresholdReport(
+        thresholds=thresholds,
+        n_known=len(y_true),
+        n_positive=int(y_true.sum()),
+        **_performance(y_true, proba, thresholds),
+    )
+
+
+def _performance(y_true: np.ndarray, proba: np.ndarray, thresholds: CodeThresholds) -> dict[str, Any]:
+    applied = proba >= thresholds.apply
+    reviewed = (proba >= thresholds.review) & ~applied
+    positives = int(y_true.sum())
+    tp = int((applied & (y_true == 1)).sum())
+    predicted_half = proba >= 0.5
+    tp_half = int((predicted_half & (y_true == 1)).sum())
+    denom = int(predicted_half.sum()) + positives
+    return {
+        "apply_precision": tp / int(applied.sum()) if applied.any() else None,
+        "apply_recall": tp / positives if positives else 0.0,
+        "review_share": float(reviewed.mean()) if len(y_true) else 0.0,
+        "f1_at_half": 2 * tp_half / denom if denom else 0.0,
+    }
+
+
+@dataclass
+class DecisionPolicy:
+    """Turns code probabilities into apply / review / drop decisions.
+
+    ``thresholds`` holds the codes with a trained model; any other code (or any score flagged as cold
+    start) uses ``cold_start_review`` as its review floor and is never applied automatically.
+    """
+
+    thresholds: dict[str, CodeThresholds] = field(default_factory=dict)
+    cold_start_review: float = 0.5
+
+    def thresholds_for(self, code: str, cold_start: bool = False) -> CodeThresholds:
+        if cold_start or code not in self.thresholds:
+            return CodeThresholds(apply=math.inf, review=self.cold_start_review)
+        return self.thresholds[code]
+
+    def decide(self, code: str, probability: float, cold_start: bool = False) -> Decision:
+        """The decision for one (code, probability)."""
+        t = self.thresholds_for(code, cold_start)
+        if probability >= t.apply:
+            return "apply"
+        if probability >= t.review:
+            return "review"
+        return "drop"
+
+    def decide_matrix(self, codes: Sequence[str], proba: np.ndarray, cold_start: np.ndarray) -> np.ndarray:
+        """Decisions for a (n_units, n_codes) probability matrix; ``cold_start`` is per code (bool)."""
+        proba = np.asarray(proba, dtype=np.float64)
+        out = np.full(proba.shape, "drop", dtype=object)
+        for j, code in enumerate(codes):
+            t = self.thresholds_for(code, bool(cold_start[j]))
+            out[proba[:, j] >= t.review, j] = "review"
+            out[proba[:, j] >= t.apply, j] = "apply"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cold_start_review": self.cold_start_review,
+            "thresholds": {code: t.to_dict() for code, t in self.thresholds.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DecisionPolicy:
+        return cls(
+            thresholds={code: CodeThresholds.from_dict(t) for code, t in data.get("thresholds", {}).items()},
+            cold_start_review=float(data.get("cold_start_review", 0.5)),
+        )

@@ -1,0 +1,169 @@
+"""Training: fit the estimator, choose per-code thresholds on cross-validated predictions, build the card.
+
+Why cross-validated predictions: thresholds tuned on the training predictions of a model that has seen
+those very units would be far too low (a fitted model is over-confident on its own training data). Each
+unit's score is therefore produced by a model trained without it (K-fold, grouped by ``groups`` when
+given, so near-duplicate units or all segments of one transcript stay on one side of a split).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import GroupKFold, KFold
+
+from pipeline.codebook import Codebook
+from pipeline.suggest.card import build_card
+from pipeline.suggest.coldstart import ColdStartScorer
+from pipeline.suggest.estimator import UNKNOWN, CodeSuggester
+from pipeline.suggest.model import SuggestionModel
+from pipeline.suggest.policy import DecisionPolicy, ThresholdReport, choose_thresholds
+
+if TYPE_CHECKING:
+    from pipeline.embed import Embedder
+
+#: Cold-start suggestions are queued for review only when at least this likely (see policy.py).
+COLD_START_REVIEW = 0.5
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Knobs of one training run (defaults mirror ``pipeline.settings.Settings``)."""
+
+    target_precision: float = 0.90
+    review_floor: float = 0.15
+    min_positive_examples: int = 10
+    n_splits: int = 5
+    C: float = 1.0
+    random_state: int = 0
+
+    @classmethod
+    def from_settings(cls, settings) -> TrainingConfig:  # type: ignore[no-untyped-def]
+        return cls(
+            target_precision=settings.target_precision,
+            review_floor=settings.review_floor,
+            min_positive_examples=settings.min_positive_examples,
+        )
+
+
+def cross_val_code_proba(
+    estimator: CodeSuggester,
+    X: np.ndarray,
+    Y: np.ndarray,
+    groups: np.ndarray | None = None,
+    n_splits: int = 5,
+    random_state: int = 0,
+) -> np.ndarray:
+    """Out-of-fold code probabilities, shape (n_units, n_codes).
+
+    ``sklearn.model_selection.cross_val_predict`` cannot be used directly: it requires every fold's
+    model to expose the same classes, and it has no notion of masked labels.
+    """
+    n = X.shape[0]
+    if groups is not None:
+        n_splits = min(n_splits, len(np.unique(groups)))
+        splitter = GroupKFold(n_splits=n_splits)
+    else:
+        n_splits = min(n_splits, n)
+        splitter = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    if n_splits < 2:
+        raise ValueError(f"need at least 2 units (or groups) for cross-validation, got {n}")
+    oof = np.full(Y.shape, np.nan, dtype=np.float64)
+    for train, test in splitter.split(X, Y, groups):
+        fold = clone(estimator).fit(X[train], Y[train])
+        oof[test] = fold.predict_code_proba(X[test])
+    return oof
+
+
+def _version_id(codebook: Codebook, X: np.ndarray, Y: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    digest.update(codebook.content_hash.encode())
+    digest.update(np.ascontiguousarray(Y, dtype=np.int8).tobytes())
+    digest.update(np.ascontiguousarray(X, dtype=np.float32).tobytes())
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{digest.hexdigest()[:8]}"
+
+
+def train_model(
+    codebook: Codebook,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    embedder: Embedder | None = None,
+    coldstart: ColdStartScorer | None = None,
+    embedding_model: str | None = None,
+    groups: np.ndarray | None = None,
+    config: TrainingConfig | None = None,
+    version: str | None = None,
+) -> SuggestionModel:
+    """Train a complete :class:`SuggestionModel` from unit embeddings ``X`` and labels ``Y``.
+
+    ``Y`` is (n_units, n_codes) in codebook order with 1 / 0 / -1 (unknown). The cold-start scorer comes
+    from ``coldstart`` or is built with ``embedder`` from the codebook text; it is calibrated on the
+    same labels and keeps scoring the codes that have too few examples.
+    """
+    config = config or TrainingConfig()
+    X = np.asarray(X, dtype=np.float32)
+    Y = np.asarray(Y, dtype=np.int64)
+    if Y.shape != (X.shape[0], len(codebook)):
+        raise ValueError(f"labels must be (n_units, n_codes) = ({X.shape[0]}, {len(codebook)}), got {Y.shape}")
+    if coldstart is None:
+        if embedder is None:
+            raise ValueError("give either a cold-start scorer or an embedder to build one")
+        coldstart = ColdStartScorer.from_codebook(codebook, embedder)
+    model_name = embedding_model or (embedder.model_name if embedder is not None else None)
+    if model_name is None:
+        raise ValueError("embedding_model is required when no embedder is given")
+    coldstart.calibrate(X, Y)
+
+    estimator = CodeSuggester(C=config.C, min_positive=config.min_positive_examples)
+    estimator.fit(X, Y)
+    reports: dict[str, ThresholdReport] = {}
+    if estimator.learned_.any() and X.shape[0] >= 4:
+        oof = cross_val_code_proba(estimator, X, Y, groups, config.n_splits, config.random_state)
+        for j, code in enumerate(codebook.code_ids):
+            if not estimator.learned_[j]:
+                continue
+            known = Y[:, j] != UNKNOWN
+            reports[code] = choose_thresholds(
+                Y[known, j],
+                oof[known, j],
+                target_precision=config.target_precision,
+                review_floor=config.review_floor,
+            )
+    policy = DecisionPolicy(
+        thresholds={code: report.thresholds for code, report in reports.items()},
+        cold_start_review=max(COLD_START_REVIEW, config.review_floor),
+    )
+    # A code learnable on all data but never in CV has no thresholds: treat it as cold start.
+    for j, code in enumerate(codebook.code_ids):
+        if estimator.learned_[j] and code not in reports:
+            estimator.learned_[j] = False
+            estimator.estimators_[j] = None
+    model = SuggestionModel(
+        version=version or _version_id(codebook, X, Y),
+        codebook=codebook,
+        embedding_model=model_name,
+        coldstart=coldstart,
+        policy=policy,
+        estimator=estimator if estimator.learned_.any() else None,
+    )
+    model.card = build_card(
+        model,
+        reports,
+        training={
+            "n_units": int(X.shape[0]),
+            "n_labels": int((Y != UNKNOWN).sum()),
+            "embedding_dim": int(X.shape[1]),
+            "target_precision": config.target_precision,
+            "review_floor": config.review_floor,
+            "min_positive_examples": config.min_positive_examples,
+            "cv": {"n_splits": config.n_splits, "grouped": groups is not None},
+        },
+    )
+    return model
