@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     agreement_reliable: float = 0.800
     agreement_tentative: float = 0.667
     bootstrap_samples: int = 1000
+    agreement_drop_alert: float = Field(
+        default=0.05, ge=0.0, description="Flag a theme whose human-model alpha fell by more than this."
+    )
 
     # --- flow ----------------------------------------------------------------------------------------
     schedule_cron: str = "0 2 * * *"
