@@ -73,3 +73,12 @@ class PermissionDenied(QualcodeError):
 
 class AuthError(QualcodeError):
     """Log-in failed or the session is no longer valid."""
+
+
+class ExportError(QualcodeError):
+    """An export cannot be written or is invalid (names the output file and the problem)."""
+
+    def __init__(self, path: Path | str | None, message: str) -> None:
+        self.path = Path(path) if path else None
+        where = self.path.name if self.path else "<export>"
+        super().__init__(f"{where}: {message}")
