@@ -1,0 +1,145 @@
+"""Blind double-coding: a stratified sample of segments coded independently by two coders.
+
+Why stratified: agreement is reported per theme, and a theme that is rare in the data would get no
+double-coded segments from a simple random sample. Each stratum is (theme, transcript): the theme of the
+segment's most probable suggestion (or none when the model has nothing to say) and its transcript, so
+every interview contributes in proportion to its size.
+
+How the sample is drawn, deterministically (the same database gives the same sample):
+- inside each stratum, candidates are ordered by a hash of their segment id;
+- the j-th new candidate of a stratum that already has ``e`` of its ``n`` segments in the sample gets the
+  key ``(e + j + 0.5) / n`` -- its stratum's running share if it were added;
+- candidates are taken in key order until the whole sample reaches ``blind_share`` of codable segments.
+  Small keys first means every stratum is filled towards the same share, i.e. proportional allocation.
+
+Idempotent: segments that already have blind items count towards the target, so re-running after a batch
+adds only what the new segments call for. Each sampled segment gets two items for the two coders with the
+fewest blind items so far (ties broken by a hash, so no coder is always first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pipeline.review.catalogue import load_catalogue
+from pipeline.settings import Settings
+from pipeline.store.audit import audit
+from pipeline.store.models import ReviewItem, Segment, Suggestion, Transcript, User
+
+CODERS_PER_SEGMENT = 2
+
+
+def _stable_rank(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def codable_segments(session: Session) -> list[tuple[int, int]]:
+    """(segment id, transcript id) of every segment a person should code (imports excluded)."""
+    rows = session.execute(
+        select(Segment.id, Segment.transcript_id)
+        .join(Transcript, Transcript.id == Segment.transcript_id)
+        .where(Segment.codable.is_(True), Transcript.kind != "import")
+        .order_by(Segment.id)
+    )
+    return [(int(a), int(b)) for a, b in rows]
+
+
+def _top_suggestions(session: Session, segment_ids: set[int]) -> dict[int, tuple[str, float]]:
+    """segment id -> (code key, priority) of its most probable live suggestion."""
+    best: dict[int, tuple[str, float, float]] = {}
+    rows = session.execute(
+        select(Suggestion.segment_id, Suggestion.code_key, Suggestion.probability, Suggestion.priority).where(
+            Suggestion.status.in_(("queued", "applied", "accepted", "rejected"))
+        )
+    )
+    for segment_id, code_key, probability, priority in rows:
+        if segment_id not in segment_ids:
+            continue
+        current = best.get(segment_id)
+        if current is None or probability > current[1]:
+            best[segment_id] = (code_key, probability, priority or 0.0)
+    return {seg: (code, priority) for seg, (code, _p, priority) in best.items()}
+
+
+def assign_blind_sample(session: Session, settings: Settings, *, actor: str = "flow") -> int:
+    """Top the blind sample up to ``settings.blind_share`` of codable segments; returns segments added.
+
+    Needs at least two active coders (role ``coder``); with fewer, nothing can be double-coded and 0 is
+    returned.
+    """
+    coders = list(
+        session.execute(
+            select(User.id, User.username).where(User.role == "coder", User.is_active.is_(True)).order_by(User.id)
+        )
+    )
+    if len(coders) < CODERS_PER_SEGMENT or settings.blind_share <= 0:
+        return 0
+    segments = codable_segments(session)
+    if not segments:
+        return 0
+    sampled = set(
+        session.scalars(select(ReviewItem.segment_id).where(ReviewItem.kind == "blind").distinct())
+    )
+    target = round(settings.blind_share * len(segments))
+    needed = target - len(sampled & {seg for seg, _t in segments})
+    if needed <= 0:
+        return 0
+
+    catalogue = load_catalogue(session, settings.codebook_path)
+    top = _top_suggestions(session, {seg for seg, _t in segments})
+    strata: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for segment_id, transcript_id in segments:
+        code = top.get(segment_id)
+        theme = (catalogue.theme_of(code[0]) or code[0]) if code else ""
+        strata[(theme, transcript_id)].append(segment_id)
+
+    keyed: list[tuple[float, str, int]] = []
+    for members in strata.values():
+        existing = sum(1 for seg in members if seg in sampled)
+        fresh = sorted((seg for seg in members if seg not in sampled), key=lambda seg: _stable_rank("blind", seg))
+        for j, segment_id in enumerate(fresh):
+            keyed.append(((existing + j + 0.5) / len(members), _stable_rank("tie", segment_id), segment_id))
+    keyed.sort()
+    chosen = [segment_id for _key, _tie, segment_id in keyed[:needed]]
+
+    load = dict(
+        session.execute(
+            select(ReviewItem.assigned_to, func.count())
+            .where(ReviewItem.kind == "blind")
+            .group_by(ReviewItem.assigned_to)
+        ).all()
+    )
+    counts = {coder_id: int(load.get(coder_id, 0)) for coder_id, _name in coders}
+    for segment_id in chosen:
+        pair = sorted(counts, key=lambda cid: (counts[cid], _stable_rank("coder", segment_id, cid)))
+        priority = top.get(segment_id, ("", 0.0))[1]
+        for coder_id in pair[:CODERS_PER_SEGMENT]:
+            counts[coder_id] += 1
+            session.add(
+                ReviewItem(
+                    kind="blind",
+                    segment_id=segment_id,
+                    suggestion_id=None,
+                    assigned_to=coder_id,
+                    status="open",
+                    priority=priority,
+                    version=0,
+                )
+            )
+    session.flush()
+    audit(
+        session,
+        actor,
+        "blind.assign",
+        "review_items",
+        None,
+        segments=len(chosen),
+        items=len(chosen) * CODERS_PER_SEGMENT,
+        share=settings.blind_share,
+        target=target,
+    )
+    return len(chosen)

@@ -1,0 +1,231 @@
+"""The review queue pages: the next item, decisions in one round trip, undo, and the decisions list.
+
+Round trip: a decision is an htmx POST whose response is the next item's panel (the decision, the next
+lease and the audit row are one transaction), swapped in without a page reload. Without htmx the same
+POST answers with a redirect to ``/review``, so the page still works.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.errors import ConflictError, ReviewError
+from pipeline.review.catalogue import Catalogue, load_catalogue
+from pipeline.review.context import ItemView, build_item_view
+from pipeline.review.decisions import (
+    DecisionResult,
+    bulk_accept,
+    decide_review,
+    group_size,
+    skip,
+    submit_blind,
+    undo_last,
+)
+from pipeline.review.queue import QueueStats, lease_next, queue_stats
+from pipeline.settings import Settings
+from pipeline.store.db import session_scope
+from pipeline.store.models import Coding, ReviewItem, User
+from pipeline.web.auth import CurrentUser, current_user
+from pipeline.web.nav import NavLink
+from pipeline.web.templating import render
+
+router = APIRouter()
+NAV = [
+    NavLink("Review queue", "/review", order=10),
+    NavLink("Decisions", "/decisions", order=20),
+]
+DECISION_ACTIONS = ("accept", "reject", "recode", "skip", "bulk", "blind")
+LEAD_ROLES = ("lead", "admin")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A short, text-free summary of what the last action did (announced to screen readers)."""
+
+    message: str
+    level: str = "success"
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _url(request: Request) -> str:
+    return request.app.state.db_url
+
+
+def _panel(
+    request: Request, user: CurrentUser, *, item_id: int | None = None, outcome: Outcome | None = None,
+    status_code: int = 200,
+) -> Response:
+    """Lease (or re-show) an item and render the panel; a full page unless this is an htmx request."""
+    settings = _settings(request)
+    with session_scope(_url(request), immediate=True) as db:
+        item = _held_item(db, user, item_id) if item_id is not None else lease_next(db, user, settings)
+        leased_id = item.id if item is not None else None
+    with session_scope(_url(request)) as db:
+        view, stats = _view(db, user, settings, leased_id)
+    template = "review/_panel.html" if request.headers.get("hx-request") else "review/queue.html"
+    return render(request, template, status_code=status_code, item=view, stats=stats, outcome=outcome)
+
+
+def _held_item(db: Session, user: CurrentUser, item_id: int) -> ReviewItem | None:
+    item = db.get(ReviewItem, item_id)
+    if item is None or item.status != "leased" or item.lease_owner != user.user_id:
+        return None
+    return item
+
+
+def _view(
+    db: Session, user: CurrentUser, settings: Settings, item_id: int | None
+) -> tuple[ItemView | None, QueueStats]:
+    stats = queue_stats(db, user)
+    if item_id is None:
+        return None, stats
+    item = db.get(ReviewItem, item_id)
+    assert item is not None
+    catalogue = load_catalogue(db, settings.codebook_path)
+    view = build_item_view(
+        db, item, catalogue, embedding_model=settings.embedding_model, group_size=group_size(db, item, user)
+    )
+    return view, stats
+
+
+@router.get("/review")
+def review_page(request: Request, user: CurrentUser = Depends(current_user)) -> Response:
+    return _panel(request, user)
+
+
+@router.get("/review/items/{item_id}")
+def review_item(item_id: int, request: Request, user: CurrentUser = Depends(current_user)) -> Response:
+    """Re-open an item you hold. Anyone else's item (blind or not) is refused."""
+    with session_scope(_url(request)) as db:
+        item = db.get(ReviewItem, item_id)
+        allowed = item is not None and item.status == "leased" and item.lease_owner == user.user_id
+    if not allowed:
+        raise HTTPException(status_code=403, detail=f"review item {item_id} is not assigned to you")
+    return _panel(request, user, item_id=item_id)
+
+
+@router.post("/review/items/{item_id}")
+def decide(
+    item_id: int,
+    request: Request,
+    user: CurrentUser = Depends(current_user),
+    version: int = Form(...),
+    action: str = Form(...),
+    codes: list[str] = Form(default_factory=list),
+    ruled_out: list[str] = Form(default_factory=list),
+    note: str = Form(""),
+    certainty: str = Form(""),
+) -> Response:
+    if action not in DECISION_ACTIONS:
+        raise HTTPException(status_code=400, detail=f"unknown action {action!r}")
+    level = int(certainty) if certainty.isdigit() else None
+    settings = _settings(request)
+    try:
+        with session_scope(_url(request), immediate=True) as db:
+            known = _known_codes(load_catalogue(db, settings.codebook_path))
+            result = _apply(db, user, item_id, version, action, codes, ruled_out, note, level, known)
+    except ConflictError as exc:
+        return _after_error(request, user, str(exc), 409)
+    except ReviewError as exc:
+        return _after_error(request, user, str(exc), 422, item_id=item_id)
+    outcome = Outcome(_describe(result))
+    if not request.headers.get("hx-request"):
+        return RedirectResponse("/review", status_code=303)
+    return _panel(request, user, outcome=outcome)
+
+
+def _apply(
+    db: Session, user: CurrentUser, item_id: int, version: int, action: str, codes: list[str],
+    ruled_out: list[str], note: str, certainty: int | None, known: set[str] | None,
+) -> DecisionResult:
+    if action == "skip":
+        return skip(db, item_id, version, user)
+    if action == "bulk":
+        return bulk_accept(db, item_id, version, user, note=note, certainty=certainty)
+    if action == "blind":
+        return submit_blind(db, item_id, version, user, codes, ruled_out, note=note, certainty=certainty,
+                            known_codes=known)
+    return decide_review(db, item_id, version, user, action, codes=codes, note=note, certainty=certainty,
+                         known_codes=known)
+
+
+def _known_codes(catalogue: Catalogue) -> set[str] | None:
+    """Codes a coder may pick; None (no check) when no codebook is available at all."""
+    keys = {code.key for code in catalogue.codes}
+    return keys or None
+
+
+def _describe(result: DecisionResult) -> str:
+    n = len(result.item_ids)
+    return {
+        "accept": "Accepted. Next item loaded.",
+        "reject": "Rejected. Next item loaded.",
+        "recode": "Saved with the code(s) you picked. Next item loaded.",
+        "skip": "Skipped; it will come back later. Next item loaded.",
+        "bulk_accept": f"Accepted {n} near-duplicate item{'s' if n != 1 else ''}. Next item loaded.",
+        "blind": "Blind coding saved. Next item loaded.",
+        "undo": "Undone: decide this item again.",
+    }.get(result.action, "Saved.")
+
+
+def _after_error(
+    request: Request, user: CurrentUser, message: str, status: int, *, item_id: int | None = None
+) -> Response:
+    """A stale or invalid decision: show why, together with the item the coder should look at now."""
+    if not request.headers.get("hx-request"):
+        raise HTTPException(status_code=status, detail=message)
+    # 200 so htmx swaps the panel in; the message is in the panel's alert region.
+    return _panel(request, user, item_id=item_id, outcome=Outcome(message, "error"))
+
+
+@router.post("/review/undo")
+def undo(request: Request, user: CurrentUser = Depends(current_user)) -> Response:
+    try:
+        with session_scope(_url(request), immediate=True) as db:
+            result = undo_last(db, user, _settings(request))
+    except ReviewError as exc:
+        return _after_error(request, user, str(exc), 409)
+    if not request.headers.get("hx-request"):
+        return RedirectResponse(f"/review/items/{result.item_ids[0]}", status_code=303)
+    return _panel(request, user, item_id=result.item_ids[0], outcome=Outcome(_describe(result), "info"))
+
+
+@router.get("/decisions")
+def decisions(request: Request, coder: str = "", user: CurrentUser = Depends(current_user)) -> Response:
+    """Recent decisions: coders see their own; leads see everyone's and can filter by coder."""
+    is_lead = user.role in LEAD_ROLES
+    if coder and not is_lead and coder != user.username:
+        raise HTTPException(status_code=403, detail="only leads can see other coders' decisions")
+    shown_coder = coder or (None if is_lead else user.username)
+    settings = _settings(request)
+    with session_scope(_url(request)) as db:
+        query = (
+            select(Coding)
+            .where(Coding.source.in_(("review", "manual", "blind", "adjudication")))
+            .order_by(Coding.updated_at.desc(), Coding.id.desc())
+            .limit(200)
+        )
+        if shown_coder:
+            query = query.where(Coding.coder == shown_coder)
+        rows = list(db.scalars(query))
+        catalogue = load_catalogue(db, settings.codebook_path)
+        coders = list(db.scalars(select(User.username).order_by(User.username))) if is_lead else []
+    return render(
+        request,
+        "review/decisions.html",
+        rows=rows,
+        catalogue=catalogue,
+        coders=coders,
+        shown_coder=shown_coder or "",
+        is_lead=is_lead,
+        now=dt.datetime.now(dt.UTC),
+    )
