@@ -85,9 +85,12 @@ def list_disagreements(
         return []
 
     resolutions = _resolutions(session, {seg for seg, _ in split})
-    transcripts = dict(
-        session.execute(select(Segment.id, Segment.transcript_id).where(Segment.id.in_({s for s, _ in split})))
-    )
+    transcripts: dict[int, int] = {
+        int(seg): int(tr)
+        for seg, tr in session.execute(
+            select(Segment.id, Segment.transcript_id).where(Segment.id.in_({s for s, _ in split}))
+        )
+    }
     out: list[Disagreement] = []
     for (segment_id, code_key), decisions in sorted(split.items()):
         resolution = resolutions.get((segment_id, code_key))
