@@ -254,9 +254,7 @@ def evaluate(limit: int | None = None, folds: int = 5, cache: bool = True) -> di
             decisions=[d for d in examples.decisions if d.unit in keep],
         )
     units, Y = training_matrix(examples, codebook.code_ids)
-    X = embed_units(
-        [examples.units[u] for u in units], RESULTS / "narrative_frames_embeddings.npz" if cache else None
-    )
+    X = embed_units([examples.units[u] for u in units], RESULTS / "narrative_frames_embeddings.npz" if cache else None)
     groups = near_duplicate_groups(X)
     labels = coder_labels(examples)
     config = TrainingConfig()  # the project defaults: target precision 0.90, review floor 0.15, min 10

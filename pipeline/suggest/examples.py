@@ -60,7 +60,7 @@ class ExampleSet:
 def _open_text(path: Path) -> Iterator[TextIO]:
     try:
         if path.name.endswith(".gz"):
-            handle: TextIO = io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+            handle: TextIO = io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")  # noqa: SIM115
         else:
             handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -155,8 +155,7 @@ def _check_row(
     if previous is not None:
         if previous[0] != applied:
             raise ExamplesError(
-                f"{where}: coder {coder!r} coded {code!r} on unit {unit!r} both 1 and 0 "
-                f"(also on row {previous[1]})"
+                f"{where}: coder {coder!r} coded {code!r} on unit {unit!r} both 1 and 0 (also on row {previous[1]})"
             )
         return
     seen[key] = (applied, row_no)

@@ -1,0 +1,618 @@
+"""Database-facing suggestion functions: import examples, suggest for segments, retrain, re-score.
+
+These are what the batch flow, the retrain flow and the CLI call. Each takes a caller's ``Session`` and
+writes in the caller's transaction (with an audit row), so a failure leaves nothing half-written.
+
+- ``store_examples``: human-coded examples become ``Coding`` rows (``source="import"``, one per coder) on
+  segments of an ``import`` transcript (one segment per ``unit_id``; ``Segment.external_id`` = unit id).
+  **The texts are stored as given and must already be anonymised**: pass ``anonymise`` to run them
+  through an anonymiser first; the ``qualcode examples import`` command requires an explicit
+  ``--anonymised`` confirmation.
+- ``suggest_for_segments``: scores segments with the active model (or cold start when none exists) and
+  writes ``Suggestion`` rows: apply -> ``applied`` plus a ``Coding`` by ``model:<version>``; review ->
+  ``queued`` with a priority and near-duplicate ``group_key``; drop -> ``dropped``. Idempotent per
+  (segment, code, model version); codes a person already decided on a segment are not suggested again.
+- ``retrain``: trains on every human decision (see :mod:`pipeline.suggest.labels` for the conflict rule),
+  saves the artefact under ``models/``, activates a new ``ModelVersion`` and re-scores the suggestions
+  still waiting in the review queue with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pipeline.codebook import Codebook, Theme, load_codebook
+from pipeline.codebook.store import active_codebook, codebook_row, store_codebook
+from pipeline.embed import embed_texts_cached, get_embedder, text_hash
+from pipeline.errors import ConfigError, ExamplesError, ModelError
+from pipeline.settings import Settings, get_settings
+from pipeline.store.audit import audit
+from pipeline.store.models import Coding, ModelVersion, Segment, Suggestion, Transcript
+from pipeline.suggest.coldstart import ColdStartScorer
+from pipeline.suggest.examples import ExampleSet
+from pipeline.suggest.labels import HUMAN_SOURCES, HumanDecision, label_matrix, resolve_labels
+from pipeline.suggest.model import Scores, SuggestionModel, cold_start_model
+from pipeline.suggest.policy import DecisionPolicy
+from pipeline.suggest.priority import group_key, near_duplicate_groups, review_priority, theme_coverage
+from pipeline.suggest.training import COLD_START_REVIEW, TrainingConfig, train_model
+
+log = logging.getLogger(__name__)
+
+_STATUS = {"apply": "applied", "review": "queued", "drop": "dropped"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Codebook
+# --------------------------------------------------------------------------------------------------
+def ensure_active_codebook(session: Session, settings: Settings) -> Codebook:
+    """The active stored codebook; stores the configured codebook file first when none is stored."""
+    codebook = active_codebook(session)
+    if codebook is not None:
+        return codebook
+    path = Path(settings.codebook_path)
+    if not path.is_file():
+        raise ConfigError(
+            f"no codebook stored and the configured codebook file {path} does not exist "
+            "(set QUALCODE_CODEBOOK_PATH or run `qualcode codebook import`)"
+        )
+    codebook = load_codebook(path)
+    store_codebook(session, codebook, actor="system")
+    return codebook
+
+
+# --------------------------------------------------------------------------------------------------
+# Importing human-coded examples
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportStats:
+    units: int
+    new_segments: int
+    codings_created: int
+    codings_updated: int
+    codings_unchanged: int
+
+
+def store_examples(
+    session: Session,
+    examples: ExampleSet,
+    *,
+    source_name: str,
+    content_hash: str,
+    actor: str = "cli",
+    anonymise: Callable[[str], str] | None = None,
+) -> ImportStats:
+    """Store examples as per-coder ``Coding`` rows on ``import`` segments (idempotent).
+
+    A unit id already imported (from any file) reuses its segment; the same unit id with a different
+    text is an error. ``content_hash`` identifies the file (its SHA-256), so re-importing it changes
+    nothing.
+    """
+    texts = {u: (anonymise(t) if anonymise else t) for u, t in examples.units.items()}
+    existing: dict[str, Segment] = {}
+    unit_ids = list(texts)
+    for start in range(0, len(unit_ids), 500):
+        rows = session.scalars(
+            select(Segment)
+            .join(Transcript, Segment.transcript_id == Transcript.id)
+            .where(Transcript.kind == "import", Segment.external_id.in_(unit_ids[start : start + 500]))
+        ).all()
+        existing.update({row.external_id: row for row in rows if row.external_id})
+    for unit, segment in existing.items():
+        if segment.text_hash != text_hash(texts[unit]):
+            raise ExamplesError(
+                f"{source_name}: unit {unit!r} was imported before with a different text (one unit, one text)"
+            )
+    new_units = [u for u in unit_ids if u not in existing]
+    if new_units:
+        existing.update(_new_import_segments(session, new_units, texts, source_name, content_hash))
+
+    current = {
+        (c.segment_id, c.code_key, c.coder): c
+        for start in range(0, len(unit_ids), 500)
+        for c in session.scalars(
+            select(Coding).where(
+                Coding.source == "import",
+                Coding.segment_id.in_([existing[u].id for u in unit_ids[start : start + 500]]),
+            )
+        )
+    }
+    created = updated = unchanged = 0
+    for d in examples.decisions:
+        segment = existing[str(d.unit)]
+        row = current.get((segment.id, d.code, d.coder))
+        if row is None:
+            row = Coding(segment_id=segment.id, code_key=d.code, coder=d.coder, applied=d.applied, source="import")
+            session.add(row)
+            current[(segment.id, d.code, d.coder)] = row
+            created += 1
+        elif row.applied != d.applied:
+            row.applied = d.applied
+            row.version = (row.version or 0) + 1
+            updated += 1
+        else:
+            unchanged += 1
+    session.flush()
+    audit(
+        session,
+        actor,
+        "examples.import",
+        "file",
+        content_hash[:16],
+        source=source_name,
+        units=len(unit_ids),
+        new_segments=len(new_units),
+        codings_created=created,
+        codings_updated=updated,
+        anonymised_on_import=anonymise is not None,
+    )
+    return ImportStats(len(unit_ids), len(new_units), created, updated, unchanged)
+
+
+def _new_import_segments(
+    session: Session, units: list[str], texts: dict[str, str], source_name: str, content_hash: str
+) -> dict[str, Segment]:
+    """An ``import`` transcript holding the new units, one segment each (offsets into its text)."""
+    transcript = session.scalar(select(Transcript).where(Transcript.content_hash == content_hash))
+    if transcript is None:
+        transcript = Transcript(
+            content_hash=content_hash,
+            source_name=source_name[:500],
+            format="import",
+            kind="import",
+            status="done",
+            anonymised_text="",
+        )
+        session.add(transcript)
+        session.flush()
+    body = transcript.anonymised_text or ""
+    next_index = session.scalar(
+        select(func.coalesce(func.max(Segment.index) + 1, 0)).where(Segment.transcript_id == transcript.id)
+    )
+    out: dict[str, Segment] = {}
+    for offset, unit in enumerate(units):
+        if body:
+            body += "\n\n"
+        start = len(body)
+        body += texts[unit]
+        segment = Segment(
+            transcript_id=transcript.id,
+            index=int(next_index or 0) + offset,
+            start_char=start,
+            end_char=len(body),
+            text=texts[unit],
+            text_hash=text_hash(texts[unit]),
+            speaker_role="unknown",
+            codable=True,
+            external_id=unit,
+        )
+        session.add(segment)
+        out[unit] = segment
+    transcript.anonymised_text = body
+    session.flush()
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# The active model
+# --------------------------------------------------------------------------------------------------
+_MODEL_CACHE: dict[tuple[str, str], SuggestionModel] = {}
+
+
+def active_model_row(session: Session) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.is_active.is_(True))
+        .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+    )
+
+
+def load_model_row(row: ModelVersion) -> SuggestionModel:
+    """The artefact of a ``ModelVersion`` row (cached per path and version)."""
+    key = (row.path, row.version)
+    if key not in _MODEL_CACHE:
+        model = SuggestionModel.load(row.path)
+        if model.version != row.version:
+            raise ModelError(f"{row.path}: holds model {model.version}, but the database expects {row.version}")
+        if len(_MODEL_CACHE) >= 4:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        _MODEL_CACHE[key] = model
+    return _MODEL_CACHE[key]
+
+
+@dataclass
+class _Scorer:
+    """The active model, reconciled with the active codebook (new codes scored by cold start)."""
+
+    model: SuggestionModel
+    codebook: Codebook
+    stale: set[str]
+    extra: ColdStartScorer | None  # cold start for codes the model has never seen
+    n_positive: dict[str, int]
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def score(self, X: np.ndarray) -> tuple[Scores, np.ndarray]:
+        base = self.model.score(X, stale_codes=self.stale)
+        codes = self.codebook.code_ids
+        proba = np.zeros((X.shape[0], len(codes)))
+        cold = np.ones(len(codes), dtype=bool)
+        index = {c: j for j, c in enumerate(base.codes)}
+        extra_proba = self.extra.predict_code_proba(X) if self.extra is not None else None
+        for j, code in enumerate(codes):
+            if code in index:
+                proba[:, j] = base.proba[:, index[code]]
+                cold[j] = base.cold_start[index[code]]
+            elif self.extra is not None and extra_proba is not None:
+                proba[:, j] = extra_proba[:, self.extra.codes.index(code)]
+        scores = Scores(codes=codes, proba=proba, cold_start=cold)
+        return scores, self.model.policy.decide_matrix(codes, proba, cold)
+
+    @property
+    def policy(self) -> DecisionPolicy:
+        return self.model.policy
+
+
+def _scorer(session: Session, settings: Settings) -> _Scorer:
+    codebook = ensure_active_codebook(session, settings)
+    embedder = get_embedder(settings)
+    row = active_model_row(session)
+    if row is None:
+        model = cold_start_model(codebook, embedder, cold_start_review=max(COLD_START_REVIEW, settings.review_floor))
+        return _Scorer(model, codebook, set(), None, {})
+    model = load_model_row(row)
+    model.check_embedding_model(embedder)
+    unseen = [c for c in codebook.code_ids if c not in model.codes]
+    extra = None
+    if unseen:
+        sub = Codebook(
+            name=codebook.name,
+            version=codebook.version,
+            description=codebook.description,
+            themes=tuple(
+                Theme(
+                    id=t.id, name=t.name, description=t.description, codes=tuple(c for c in t.codes if c.id in unseen)
+                )
+                for t in codebook.themes
+                if any(c.id in unseen for c in t.codes)
+            ),
+        )
+        extra = ColdStartScorer.from_codebook(sub, embedder)
+        extra.slope, extra.centre = model.coldstart.slope, model.coldstart.centre
+    n_positive = {code: int(entry.get("n_positive", 0)) for code, entry in (model.card.get("codes") or {}).items()}
+    return _Scorer(model, codebook, set(row.stale_codes or []), extra, n_positive)
+
+
+# --------------------------------------------------------------------------------------------------
+# Suggesting
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SuggestStats:
+    """What one ``suggest_for_segments`` call did (counts only; safe to log)."""
+
+    segments: int = 0
+    suggestions: int = 0
+    applied: int = 0
+    queued: int = 0
+    dropped: int = 0
+    cold_start: int = 0
+    skipped_existing: int = 0
+    skipped_human: int = 0
+    model_version: str = ""
+
+
+def _human_coded(session: Session, segment_ids: Sequence[int]) -> set[tuple[int, str]]:
+    out: set[tuple[int, str]] = set()
+    for start in range(0, len(segment_ids), 500):
+        out.update(
+            session.execute(
+                select(Coding.segment_id, Coding.code_key).where(
+                    Coding.segment_id.in_(segment_ids[start : start + 500]), Coding.source.in_(HUMAN_SOURCES)
+                )
+            ).tuples()
+        )
+    return out
+
+
+def _theme_coverage(session: Session, codebook: Codebook) -> dict[str, float]:
+    """Human decisions per theme of the active codebook, relative to the best-covered theme."""
+    theme_of = {code.id: code.theme_id for code in codebook.codes}
+    counts: dict[str, int] = defaultdict(int)
+    rows = session.execute(
+        select(Coding.code_key, func.count()).where(Coding.source.in_(HUMAN_SOURCES)).group_by(Coding.code_key)
+    ).tuples()
+    for code, n in rows:
+        if code in theme_of:
+            counts[theme_of[code]] += int(n)
+    return theme_coverage(counts, [t.id for t in codebook.themes])
+
+
+def suggest_for_segments(
+    session: Session,
+    segment_ids: Sequence[int],
+    settings: Settings | None = None,
+    *,
+    only_codes: dict[int, set[str]] | None = None,
+) -> SuggestStats:
+    """Score segments with the active model (or cold start) and store the suggestions.
+
+    ``only_codes`` restricts which codes are (re-)scored per segment (used when re-scoring the queue).
+    """
+    settings = settings or get_settings()
+    scorer = _scorer(session, settings)
+    version = scorer.version
+    segments = [
+        s
+        for start in range(0, len(segment_ids), 500)
+        for s in session.scalars(
+            select(Segment).where(Segment.id.in_(list(segment_ids)[start : start + 500]), Segment.codable.is_(True))
+        )
+    ]
+    segments.sort(key=lambda s: s.id)
+    if not segments:
+        return SuggestStats(model_version=version)
+    ids = [s.id for s in segments]
+    done: set[tuple[int, str]] = set()
+    for start in range(0, len(ids), 500):
+        done.update(
+            session.execute(
+                select(Suggestion.segment_id, Suggestion.code_key).where(
+                    Suggestion.segment_id.in_(ids[start : start + 500]), Suggestion.model_version == version
+                )
+            ).tuples()
+        )
+    human = _human_coded(session, ids)
+    codes = scorer.codebook.code_ids
+
+    def wanted(segment: Segment, code: str) -> bool:
+        return only_codes is None or code in only_codes.get(segment.id, set())
+
+    todo = [s for s in segments if any(wanted(s, c) and (s.id, c) not in done | human for c in codes)]
+    skipped_existing = sum(1 for s in segments for c in codes if wanted(s, c) and (s.id, c) in done)
+    skipped_human = sum(
+        1 for s in segments for c in codes if wanted(s, c) and (s.id, c) in human and (s.id, c) not in done
+    )
+    if not todo:
+        return SuggestStats(
+            segments=len(segments),
+            skipped_existing=skipped_existing,
+            skipped_human=skipped_human,
+            model_version=version,
+        )
+
+    X, _ = embed_texts_cached(session, [s.text for s in todo], get_embedder(settings))
+    scores, decisions = scorer.score(X)
+    leaders = near_duplicate_groups(X)
+    coverage = _theme_coverage(session, scorer.codebook)
+    theme_of = {code.id: code.theme_id for code in scorer.codebook.codes}
+    counts = {"apply": 0, "review": 0, "drop": 0}
+    cold_count = 0
+    coder = f"model:{version}"
+    for i, segment in enumerate(todo):
+        for j, code in enumerate(codes):
+            if not wanted(segment, code) or (segment.id, code) in done or (segment.id, code) in human:
+                continue
+            p = float(scores.proba[i, j])
+            decision = str(decisions[i, j])
+            cold = bool(scores.cold_start[j])
+            thresholds = scorer.policy.thresholds_for(code, cold)
+            suggestion = Suggestion(
+                segment_id=segment.id,
+                code_key=code,
+                probability=p,
+                decision=decision,
+                cold_start=cold,
+                model_version=version,
+                status=_STATUS[decision],
+                priority=review_priority(
+                    p, thresholds, 0 if cold else scorer.n_positive.get(code, 0), coverage.get(theme_of[code], 1.0)
+                )
+                if decision == "review"
+                else 0.0,
+                group_key=group_key(code, todo[int(leaders[i])].text_hash),
+            )
+            session.add(suggestion)
+            if decision == "apply":
+                session.flush()
+                session.add(
+                    Coding(
+                        segment_id=segment.id,
+                        code_key=code,
+                        coder=coder,
+                        applied=True,
+                        source="model",
+                        suggestion_id=suggestion.id,
+                        model_version=version,
+                    )
+                )
+            counts[decision] += 1
+            cold_count += int(cold)
+    session.flush()
+    stats = SuggestStats(
+        segments=len(segments),
+        suggestions=sum(counts.values()),
+        applied=counts["apply"],
+        queued=counts["review"],
+        dropped=counts["drop"],
+        cold_start=cold_count,
+        skipped_existing=skipped_existing,
+        skipped_human=skipped_human,
+        model_version=version,
+    )
+    audit(
+        session,
+        "flow",
+        "suggest.run",
+        "model_version",
+        version,
+        **{k: v for k, v in stats.__dict__.items() if k != "model_version"},
+    )
+    return stats
+
+
+# --------------------------------------------------------------------------------------------------
+# Retraining
+# --------------------------------------------------------------------------------------------------
+def human_decisions(session: Session, codes: Sequence[str]) -> list[HumanDecision]:
+    """Every human Coding row on the given codes, as decisions keyed by segment id."""
+    rows = session.execute(
+        select(
+            Coding.segment_id,
+            Coding.code_key,
+            Coding.coder,
+            Coding.applied,
+            Coding.source,
+            Coding.updated_at,
+            Coding.id,
+        ).where(Coding.source.in_(HUMAN_SOURCES), Coding.code_key.in_(list(codes)))
+    ).tuples()
+    return [
+        HumanDecision(unit=seg, code=code, coder=coder, applied=bool(applied), source=source, at=at, order=rid)
+        for seg, code, coder, applied, source, at, rid in rows
+    ]
+
+
+def new_decisions_since_active_model(session: Session) -> int:
+    """Human decisions made (or changed) since the active model was trained (all of them if none)."""
+    row = active_model_row(session)
+    query = select(func.count()).select_from(Coding).where(Coding.source.in_(HUMAN_SOURCES))
+    if row is not None:
+        query = query.where(Coding.updated_at > row.created_at)
+    return int(session.scalar(query) or 0)
+
+
+def should_retrain(session: Session, settings: Settings | None = None) -> bool:
+    settings = settings or get_settings()
+    return new_decisions_since_active_model(session) >= settings.retrain_min_new_decisions
+
+
+def _training_groups(segments: Sequence[Segment], kinds: dict[int, str], X: np.ndarray) -> np.ndarray:
+    """CV groups: one per interview transcript (its overlapping windows are not independent); imported
+    units are independent except near-duplicates, which share a group."""
+    leaders = near_duplicate_groups(X)
+    keys = [
+        f"t{s.transcript_id}" if kinds.get(s.transcript_id) != "import" else f"u{segments[int(leaders[i])].id}"
+        for i, s in enumerate(segments)
+    ]
+    _, groups = np.unique(np.array(keys), return_inverse=True)
+    return groups
+
+
+def retrain(session: Session, settings: Settings | None = None, *, actor: str = "flow") -> ModelVersion | None:
+    """Train a new model on all human decisions, activate it and re-score the review queue.
+
+    Returns ``None`` (and changes nothing) when no code has ``min_positive_examples`` positive and
+    negative labels yet: the project stays in cold-start mode.
+    """
+    settings = settings or get_settings()
+    codebook = ensure_active_codebook(session, settings)
+    codes = codebook.code_ids
+    labels = resolve_labels(human_decisions(session, codes))
+    unit_ids = sorted({unit for unit, _ in labels})
+    Y = label_matrix(unit_ids, codes, labels)
+    enough = ((Y == 1).sum(axis=0) >= settings.min_positive_examples) & (
+        (Y == 0).sum(axis=0) >= settings.min_positive_examples
+    )
+    if not enough.any():
+        audit(
+            session,
+            actor,
+            "model.retrain_skipped",
+            "codebook_version",
+            codebook.content_hash[:16],
+            labelled_units=len(unit_ids),
+            min_positive_examples=settings.min_positive_examples,
+        )
+        return None
+    segments_by_id = {s.id: s for s in session.scalars(select(Segment).where(Segment.id.in_(unit_ids)))}
+    segments = [segments_by_id[u] for u in unit_ids]
+    kinds = dict(
+        session.execute(
+            select(Transcript.id, Transcript.kind).where(Transcript.id.in_({s.transcript_id for s in segments}))
+        ).tuples()
+    )
+    embedder = get_embedder(settings)
+    X, _ = embed_texts_cached(session, [s.text for s in segments], embedder)
+    model = train_model(
+        codebook,
+        X,
+        Y,
+        embedder=embedder,
+        groups=_training_groups(segments, kinds, X),
+        config=TrainingConfig.from_settings(settings),
+    )
+    path = Path(settings.models_dir) / model.version
+    model.save(path)
+    cb_row = codebook_row(session, codebook)
+    for old in session.scalars(select(ModelVersion).where(ModelVersion.is_active.is_(True))):
+        old.is_active = False
+    row = ModelVersion(
+        version=model.version,
+        path=str(path),
+        codebook_id=cb_row.id if cb_row is not None else None,
+        embedding_model=model.embedding_model,
+        card=model.card,
+        stale_codes=[],
+        is_active=True,
+    )
+    session.add(row)
+    session.flush()
+    audit(
+        session,
+        actor,
+        "model.train",
+        "model_version",
+        model.version,
+        units=len(unit_ids),
+        codes_trained=len(model.learned_codes),
+        codes=len(codes),
+    )
+    rescore_queued(session, settings)
+    return row
+
+
+def rescore_queued(session: Session, settings: Settings | None = None) -> SuggestStats:
+    """Supersede queued suggestions of older models and score those (segment, code) pairs again."""
+    settings = settings or get_settings()
+    row = active_model_row(session)
+    current = row.version if row is not None else None
+    queued = session.scalars(select(Suggestion).where(Suggestion.status == "queued")).all()
+    only: dict[int, set[str]] = defaultdict(set)
+    for suggestion in queued:
+        if suggestion.model_version == current:
+            continue
+        suggestion.status = "superseded"
+        only[suggestion.segment_id].add(suggestion.code_key)
+    if not only:
+        return SuggestStats(model_version=current or "")
+    session.flush()
+    stats = suggest_for_segments(session, sorted(only), settings, only_codes=dict(only))
+    audit(
+        session,
+        "flow",
+        "suggest.rescore",
+        "model_version",
+        stats.model_version,
+        superseded=sum(len(v) for v in only.values()),
+        queued=stats.queued,
+        applied=stats.applied,
+    )
+    return stats
