@@ -1,0 +1,464 @@
+"""The anonymiser: detections from Presidio, then the decisions that make them safe and readable.
+
+Pipeline for one document (a list of texts that belong together, e.g. the turns of a transcript):
+
+1. **Detect** with the Presidio ``AnalyzerEngine`` (spaCy NER + qualcode's recognisers), all texts in one
+   ``nlp.pipe`` batch, plus the project's deny list.
+2. **Protect** the domain allow-list: a detection inside "Channel panel" is dropped; one spanning
+   "Bradford MASH" keeps only "Bradford".
+3. **Merge** overlapping detections into one span of the most specific type (an address beats a date).
+4. **Propagate**: once a name is found anywhere in the document (text or speaker label), every other
+   occurrence is masked too, in any casing when the name is a known first name or was seen in lower case.
+5. **Pseudonymise**: each span gets a consistent placeholder from the pseudonym store (``[PERSON_7]``) or a
+   surrogate name, and the output text is assembled with offsets in both directions.
+
+Detection is Presidio's job; transformation is ours, so both can be tested and measured separately.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from presidio_analyzer import AnalyzerEngine, RecognizerResult
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from pipeline.anonymise.entities import ANALYSED_ENTITIES, placeholder_type, priority
+from pipeline.anonymise.gazetteers import Gazetteers, load_gazetteers
+from pipeline.anonymise.pseudonyms import InMemoryPseudonymStore, PseudonymStore, surrogate_text
+from pipeline.anonymise.recognizers.tokens import TITLES
+from pipeline.anonymise.terms import DenyList, TermMatcher, subtract_intervals
+from pipeline.anonymise.types import (
+    TURN_SEPARATOR,
+    AnonymisationResult,
+    AnonymisedDocument,
+    AnonymisedTurn,
+    Span,
+)
+from pipeline.ingest.types import RawDocument
+
+#: Speaker labels made of these words are roles, not names ("Social Worker 2", "Prevent Lead").
+ROLE_WORDS = frozenset(
+    [
+        "interviewer",
+        "interviewee",
+        "int",
+        "i",
+        "q",
+        "a",
+        "facilitator",
+        "moderator",
+        "researcher",
+        "participant",
+        "respondent",
+        "speaker",
+        "practitioner",
+        "worker",
+        "social",
+        "officer",
+        "lead",
+        "manager",
+        "teacher",
+        "head",
+        "headteacher",
+        "deputy",
+        "dsl",
+        "police",
+        "pc",
+        "detective",
+        "nurse",
+        "doctor",
+        "gp",
+        "chair",
+        "note",
+        "taker",
+        "notetaker",
+        "observer",
+        "unknown",
+        "voice",
+        "male",
+        "female",
+        "man",
+        "woman",
+        "parent",
+        "carer",
+        "mum",
+        "dad",
+        "young",
+        "person",
+        "child",
+        "pupil",
+        "student",
+        "youth",
+        "coordinator",
+        "co-ordinator",
+        "adviser",
+        "advisor",
+        "mentor",
+        "panel",
+        "member",
+        "members",
+        "all",
+        "group",
+        "several",
+        "multiple",
+        "others",
+        "other",
+        "inaudible",
+        "crosstalk",
+        "prevent",
+        "channel",
+        "safeguarding",
+        "mash",
+        "camhs",
+        "yot",
+        "lado",
+        "team",
+        "senior",
+        "family",
+        "support",
+        "key",
+        "case",
+    ]
+)
+_ROLE_CODE = re.compile(r"^(?:[A-Za-z]{1,4}\s?-?\d{1,3}[a-z]?|[A-Z]{2,5})$")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_POSSESSIVE = re.compile(r"['’]s?$")
+_EDGE_PUNCT = ' \t\n,;:!?"“”()[]{}<>'
+
+
+@dataclass(slots=True)
+class Detection:
+    """A span to replace, before pseudonymisation (offsets into one text)."""
+
+    start: int
+    end: int
+    entity: str
+    score: float
+    recognizer: str
+
+
+def _trim(text: str, det: Detection) -> Detection | None:
+    """Trim surrounding punctuation and a trailing possessive so "Kyle's" becomes "[PERSON_1]'s"."""
+    start, end = det.start, det.end
+    while start < end and text[start] in _EDGE_PUNCT + "'’.-":
+        start += 1
+    while end > start and text[end - 1] in _EDGE_PUNCT:
+        end -= 1
+    match = re.search(r"['’]s$", text[start:end])
+    if match and end - start > 3:
+        end -= 2
+    while end > start and text[end - 1] in _EDGE_PUNCT + "'’":
+        end -= 1
+    if end - start < 1 or not any(ch.isalnum() for ch in text[start:end]):
+        return None
+    return Detection(start, end, det.entity, det.score, det.recognizer)
+
+
+def merge_overlaps(detections: Iterable[Detection]) -> list[Detection]:
+    """Merge overlapping detections: the union span takes the most specific type among them.
+
+    Privacy first: the union never leaves a fragment of an identifier readable.
+    """
+    ordered = sorted(detections, key=lambda d: (d.start, -d.end))
+    merged: list[Detection] = []
+    for det in ordered:
+        if merged and det.start < merged[-1].end:
+            last = merged[-1]
+            winner = min((last, det), key=lambda d: (priority(d.entity), -d.score))
+            merged[-1] = Detection(
+                last.start,
+                max(last.end, det.end),
+                winner.entity,
+                max(d.score for d in (last, det) if d.entity == winner.entity),
+                winner.recognizer,
+            )
+        else:
+            merged.append(det)
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class _NameKey:
+    """A name token to propagate through a document."""
+
+    token: str  # case-folded
+    any_case: bool  # also mask lower-case occurrences
+
+
+class Anonymiser:
+    """Detect, protect, merge, propagate and pseudonymise (see the module docstring).
+
+    Build one with ``pipeline.anonymise.build_anonymiser(settings)``; it is reusable and thread-compatible
+    for reading (the spaCy pipeline is shared), and keeps no text between calls.
+    """
+
+    def __init__(
+        self,
+        analyzer: AnalyzerEngine,
+        *,
+        allow: TermMatcher,
+        deny: DenyList | None = None,
+        gazetteers: Gazetteers | None = None,
+        style: str = "placeholder",
+        min_score: float = 0.35,
+        role_patterns: Sequence[str] = (),
+        batch_size: int = 32,
+    ) -> None:
+        self.analyzer = analyzer
+        self.allow = allow
+        self.deny = deny or DenyList()
+        self.gaz = gazetteers or load_gazetteers()
+        self.style = style
+        self.min_score = min_score
+        self.batch_size = batch_size
+        self._role_patterns = [re.compile(p, re.IGNORECASE) for p in role_patterns]
+        self._entities = list(ANALYSED_ENTITIES)
+
+    def __repr__(self) -> str:
+        return f"Anonymiser(style={self.style!r}, allow={len(self.allow)}, deny={len(self.deny)})"
+
+    # ------------------------------------------------------------------------------------------------
+    # detection
+    # ------------------------------------------------------------------------------------------------
+    def _analyse(self, texts: Sequence[str]) -> list[list[RecognizerResult]]:
+        """Presidio results per text, with spaCy run once over the whole batch (``nlp.pipe``)."""
+        nlp_engine = self.analyzer.nlp_engine
+        out: list[list[RecognizerResult]] = []
+        artifacts = nlp_engine.process_batch(list(texts), language="en", batch_size=self.batch_size)
+        for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True):
+            out.append(
+                self.analyzer.analyze(text, language="en", entities=self._entities, nlp_artifacts=nlp_artifacts)
+                if text.strip()
+                else []
+            )
+        return out
+
+    def detect(self, texts: Sequence[str]) -> list[list[Detection]]:
+        """Detections per text after the allow-list, trimming and merging (no propagation)."""
+        results = self._analyse(texts)
+        out = []
+        for text, found in zip(texts, results, strict=True):
+            dets = [
+                Detection(
+                    r.start,
+                    r.end,
+                    placeholder_type(r.entity_type),
+                    r.score,
+                    r.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY, "presidio"),
+                )
+                for r in found
+                if r.score >= self.min_score
+            ]
+            dets.extend(Detection(s, e, entity, 1.0, "DenyList") for s, e, entity in self.deny.find(text))
+            out.append(self._clean(text, dets))
+        return out
+
+    def _clean(self, text: str, dets: Iterable[Detection]) -> list[Detection]:
+        protected = self.allow.intervals(text)
+        deny_spans = {(d.start, d.end) for d in dets if d.recognizer == "DenyList"}
+        kept: list[Detection] = []
+        for det in dets:
+            pieces = (
+                [(det.start, det.end)]
+                if (det.start, det.end) in deny_spans
+                else subtract_intervals(det.start, det.end, protected)
+            )
+            for start, end in pieces:
+                trimmed = _trim(text, Detection(start, end, det.entity, det.score, det.recognizer))
+                if trimmed is None:
+                    continue
+                if trimmed.entity == "PERSON" and text[trimmed.start : trimmed.end].casefold().rstrip(".") in TITLES:
+                    continue  # a bare title left after subtraction names no one
+                kept.append(trimmed)
+        return merge_overlaps(kept)
+
+    # ------------------------------------------------------------------------------------------------
+    # propagation
+    # ------------------------------------------------------------------------------------------------
+    def _name_keys(self, surface: str) -> list[_NameKey]:
+        keys = []
+        for word in _WORD.findall(surface):
+            word = _POSSESSIVE.sub("", word)
+            folded = word.casefold()
+            if len(folded) < 2 or folded in STOP_WORDS or folded.rstrip(".") in TITLES or folded in self.allow:
+                continue
+            known = folded in self.gaz.first_names or folded in self.gaz.surnames
+            any_case = known or word.islower()
+            if folded in self.gaz.ambiguous_names:
+                any_case = False
+            keys.append(_NameKey(folded, any_case))
+        return keys
+
+    def _propagate(self, texts: Sequence[str], per_text: list[list[Detection]], label_names: Iterable[str]) -> None:
+        """Mask every other occurrence of names (and multi-word entities) found anywhere in the document."""
+        names: dict[str, bool] = {}
+        phrases: dict[str, str] = {}
+        for text, dets in zip(texts, per_text, strict=True):
+            for det in dets:
+                surface = text[det.start : det.end]
+                if det.entity == "PERSON":
+                    for key in self._name_keys(surface):
+                        names[key.token] = names.get(key.token, False) or key.any_case
+                elif det.entity not in {"DATE", "AGE"} and " " in surface.strip() and len(surface) >= 6:
+                    phrases.setdefault(surface.casefold(), det.entity)
+        for label in label_names:
+            for key in self._name_keys(label):
+                names[key.token] = names.get(key.token, False) or key.any_case
+        if not names and not phrases:
+            return
+        name_rx = (
+            re.compile(
+                r"(?<![\w@])(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?!\w)",
+                re.IGNORECASE,
+            )
+            if names
+            else None
+        )
+        phrase_rx = (
+            re.compile(
+                r"(?<!\w)(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")(?!\w)",
+                re.IGNORECASE,
+            )
+            if phrases
+            else None
+        )
+        for idx, text in enumerate(texts):
+            extra: list[Detection] = []
+            if name_rx is not None:
+                for m in name_rx.finditer(text):
+                    word = m.group(1)
+                    if not names[word.casefold()] and not word[0].isupper():
+                        continue
+                    extra.append(Detection(m.start(), m.end(), "PERSON", 0.7, "NamePropagation"))
+            if phrase_rx is not None:
+                for m in phrase_rx.finditer(text):
+                    extra.append(
+                        Detection(m.start(), m.end(), phrases[m.group(1).casefold()], 0.7, "EntityPropagation")
+                    )
+            if extra:
+                covered = per_text[idx]
+                new = [d for d in extra if not any(c.start <= d.start and d.end <= c.end for c in covered)]
+                if new:
+                    per_text[idx] = self._clean(text, covered + new)
+
+    # ------------------------------------------------------------------------------------------------
+    # pseudonymisation
+    # ------------------------------------------------------------------------------------------------
+    def _render(self, entity: str, surface: str, placeholder: str) -> str:
+        """What the reader sees: the placeholder, or a marked surrogate name for people."""
+        if self.style == "surrogate" and entity == "PERSON":
+            return surrogate_text(placeholder, surface, self.gaz)
+        return placeholder
+
+    def _replace(
+        self, text: str, dets: list[Detection], store: PseudonymStore, offset: int = 0, out_offset: int = 0
+    ) -> tuple[str, list[Span]]:
+        pieces: list[str] = []
+        spans: list[Span] = []
+        cursor = 0
+        out_len = 0
+        for det in dets:
+            pieces.append(text[cursor : det.start])
+            out_len += det.start - cursor
+            surface = text[det.start : det.end]
+            placeholder = store.placeholder(det.entity, surface)
+            replacement = self._render(det.entity, surface, placeholder)
+            spans.append(
+                Span(
+                    det.start + offset,
+                    det.end + offset,
+                    det.entity,
+                    det.score,
+                    placeholder,
+                    det.recognizer,
+                    out_offset + out_len,
+                    out_offset + out_len + len(replacement),
+                )
+            )
+            pieces.append(replacement)
+            out_len += len(replacement)
+            cursor = det.end
+        pieces.append(text[cursor:])
+        return "".join(pieces), spans
+
+    # ------------------------------------------------------------------------------------------------
+    # public API
+    # ------------------------------------------------------------------------------------------------
+    def anonymise(self, text: str, pseudonyms: PseudonymStore | None = None) -> AnonymisationResult:
+        """Anonymise one free text (propagation within the text). Offsets in spans index ``text``."""
+        return self.anonymise_many([text], pseudonyms)[0]
+
+    def anonymise_many(
+        self, texts: Sequence[str], pseudonyms: PseudonymStore | None = None
+    ) -> list[AnonymisationResult]:
+        """Anonymise independent texts in one spaCy batch (each text is its own document)."""
+        store = pseudonyms if pseudonyms is not None else InMemoryPseudonymStore()
+        per_text = self.detect(texts)
+        results = []
+        for text, dets in zip(texts, per_text, strict=True):
+            group = [dets]
+            self._propagate([text], group, ())
+            out, spans = self._replace(text, group[0], store)
+            results.append(AnonymisationResult(out, spans))
+        return results
+
+    def is_role_label(self, label: str) -> bool:
+        """True when a speaker label names a role ("Interviewer", "P3", "Social Worker 2"), not a person."""
+        stripped = label.strip().strip(":").strip()
+        if not stripped:
+            return True
+        if any(p.search(stripped) for p in self._role_patterns) or _ROLE_CODE.match(stripped):
+            return True
+        if stripped in self.allow:
+            return True
+        words = [w.casefold() for w in re.findall(r"[^\W_]+", stripped)]
+        return bool(words) and all(w in ROLE_WORDS or w.isdigit() or w in self.allow for w in words)
+
+    def anonymise_document(self, raw_doc: RawDocument, pseudonyms: PseudonymStore | None = None) -> AnonymisedDocument:
+        """Anonymise a transcript: turn texts, and speaker labels that are names.
+
+        The document text is the anonymised turn texts joined by a blank line; span offsets index the
+        original turn texts joined the same way, and the anonymised text.
+        """
+        store = pseudonyms if pseudonyms is not None else InMemoryPseudonymStore()
+        texts = [turn.text for turn in raw_doc.turns]
+        labels = sorted({t.speaker.strip() for t in raw_doc.turns if t.speaker and t.speaker.strip()})
+        name_labels = [label for label in labels if not self.is_role_label(label)]
+        detected = self.detect([*texts, *name_labels])
+        per_text, per_label = detected[: len(texts)], detected[len(texts) :]
+        # A label that is not a role is a name even when no recogniser fires on it ("Bex", "Dev T").
+        label_names: list[str] = []
+        for label, dets in zip(name_labels, per_label, strict=True):
+            label_names.extend(label[d.start : d.end] for d in dets if d.entity == "PERSON")
+            if not dets:
+                label_names.append(label)
+        self._propagate(texts, per_text, label_names)
+
+        label_out: dict[str, str] = {}
+        for label, dets in zip(name_labels, per_label, strict=True):
+            dets = dets or [Detection(0, len(label), "PERSON", 0.9, "SpeakerLabel")]
+            label_out[label], _ = self._replace(label, dets, store)
+
+        pieces: list[str] = []
+        turns: list[AnonymisedTurn] = []
+        spans: list[Span] = []
+        in_offset = out_offset = 0
+        for i, (turn, dets) in enumerate(zip(raw_doc.turns, per_text, strict=True)):
+            if i:
+                pieces.append(TURN_SEPARATOR)
+                in_offset += len(TURN_SEPARATOR)
+                out_offset += len(TURN_SEPARATOR)
+            out, turn_spans = self._replace(turn.text, dets, store, in_offset, out_offset)
+            speaker = turn.speaker.strip() if turn.speaker else None
+            speaker = label_out.get(speaker, speaker) if speaker else turn.speaker
+            turns.append(
+                AnonymisedTurn(speaker, turn.role, out_offset, out_offset + len(out), turn.start_time, turn.end_time)
+            )
+            pieces.append(out)
+            spans.extend(turn_spans)
+            in_offset += len(turn.text)
+            out_offset += len(out)
+        replaced_labels = sum(1 for t in raw_doc.turns if t.speaker and t.speaker.strip() in label_out)
+        return AnonymisedDocument("".join(pieces), turns, spans, replaced_labels)

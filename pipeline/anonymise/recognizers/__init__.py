@@ -1,0 +1,84 @@
+"""Presidio recognisers for UK research interviews (detection only; ``pipeline.anonymise.anonymiser``
+decides what replaces what)."""
+
+from __future__ import annotations
+
+from presidio_analyzer import EntityRecognizer
+from presidio_analyzer.predefined_recognizers import IpRecognizer, UrlRecognizer
+
+from pipeline.anonymise.gazetteers import Gazetteers
+from pipeline.anonymise.recognizers.ner import InterviewSpacyRecognizer
+from pipeline.anonymise.recognizers.patterns import (
+    AgeRecognizer,
+    CaseReferenceRecognizer,
+    DateRecognizer,
+    NationalInsuranceRecognizer,
+    NhsNumberRecognizer,
+    OfflineEmailRecognizer,
+    SocialHandleRecognizer,
+    UkPhoneRecognizer,
+    UkPostcodeRecognizer,
+    VoiceTagRecognizer,
+    nhs_checksum_ok,
+)
+from pipeline.anonymise.recognizers.tokens import (
+    ContextNameRecognizer,
+    FirstNameRecognizer,
+    InitialsRecognizer,
+    PlaceGazetteerRecognizer,
+    PlaceOfWorshipRecognizer,
+    SchoolRecognizer,
+    StreetAddressRecognizer,
+    TitleNameRecognizer,
+)
+
+__all__ = [
+    "AgeRecognizer",
+    "CaseReferenceRecognizer",
+    "ContextNameRecognizer",
+    "DateRecognizer",
+    "FirstNameRecognizer",
+    "InitialsRecognizer",
+    "InterviewSpacyRecognizer",
+    "NationalInsuranceRecognizer",
+    "NhsNumberRecognizer",
+    "OfflineEmailRecognizer",
+    "PlaceGazetteerRecognizer",
+    "PlaceOfWorshipRecognizer",
+    "SchoolRecognizer",
+    "SocialHandleRecognizer",
+    "StreetAddressRecognizer",
+    "TitleNameRecognizer",
+    "UkPhoneRecognizer",
+    "UkPostcodeRecognizer",
+    "VoiceTagRecognizer",
+    "default_recognizers",
+    "nhs_checksum_ok",
+]
+
+
+def default_recognizers(gazetteers: Gazetteers) -> list[EntityRecognizer]:
+    """Every recogniser qualcode registers, in a fresh instance each."""
+    return [
+        InterviewSpacyRecognizer(),
+        NhsNumberRecognizer(),
+        NationalInsuranceRecognizer(),
+        UkPostcodeRecognizer(),
+        UkPhoneRecognizer(),
+        OfflineEmailRecognizer(),
+        UrlRecognizer(),
+        IpRecognizer(),
+        SocialHandleRecognizer(),
+        VoiceTagRecognizer(),
+        CaseReferenceRecognizer(),
+        AgeRecognizer(),
+        DateRecognizer(),
+        FirstNameRecognizer(gazetteers),
+        ContextNameRecognizer(gazetteers),
+        TitleNameRecognizer(gazetteers),
+        InitialsRecognizer(gazetteers),
+        PlaceGazetteerRecognizer(gazetteers),
+        SchoolRecognizer(gazetteers),
+        PlaceOfWorshipRecognizer(gazetteers),
+        StreetAddressRecognizer(gazetteers),
+    ]

@@ -1,0 +1,190 @@
+"""The anonymisation log and its review: every replacement recorded, doubtful ones confirmed or undone.
+
+Why this shape: the log (``anonymisation_events``) holds type, placeholder, offsets in the anonymised
+text, recogniser and score, never the original words, so it can be shown to any coder. A reviewer
+sees the anonymised context around a low-confidence replacement and decides; the decision teaches the
+project's term lists (confirm -> deny list, encrypted; undo -> allow list), so the next transcript gets
+it right without review. These are library functions: the CLI and the web app are thin callers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.anonymise.keys import Keyring
+from pipeline.anonymise.terms import normalise_term
+from pipeline.anonymise.types import AnonymisedDocument
+from pipeline.errors import ReviewError
+from pipeline.store.audit import audit
+from pipeline.store.models import AnonymisationEvent, Pseudonym, TermList, Transcript, utcnow
+
+Decision = Literal["confirm", "undo"]
+CONTEXT_CHARS = 60
+
+
+def record_events(
+    session: Session, transcript_id: int, doc: AnonymisedDocument, review_threshold: float, *, actor: str = "flow"
+) -> list[AnonymisationEvent]:
+    """Add one ``AnonymisationEvent`` per replacement (offsets into the anonymised text).
+
+    Detections scoring below ``review_threshold`` get status ``needs_review``. One audit row summarises
+    the counts. Added to ``session``; committed with the caller's transaction.
+    """
+    rows = [
+        AnonymisationEvent(
+            transcript_id=transcript_id,
+            entity_type=span.entity,
+            placeholder=span.placeholder,
+            start_char=span.out_start,
+            end_char=span.out_end,
+            recognizer=span.recognizer[:100],
+            score=float(span.score),
+            status="needs_review" if span.score < review_threshold else "auto",
+        )
+        for span in doc.spans
+    ]
+    session.add_all(rows)
+    audit(
+        session,
+        actor,
+        "anonymise",
+        "transcript",
+        transcript_id,
+        replacements=len(rows),
+        needs_review=sum(1 for r in rows if r.status == "needs_review"),
+        speaker_labels_replaced=doc.labels_replaced,
+    )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewCandidate:
+    """A low-confidence replacement with its anonymised surroundings (safe to show any coder)."""
+
+    event_id: int
+    transcript_id: int
+    entity: str
+    placeholder: str
+    score: float
+    recognizer: str
+    context: str
+
+
+def list_for_review(session: Session, *, transcript_id: int | None = None, limit: int = 100) -> list[ReviewCandidate]:
+    """Replacements waiting for a person's decision, lowest score first."""
+    query = select(AnonymisationEvent).where(AnonymisationEvent.status == "needs_review")
+    if transcript_id is not None:
+        query = query.where(AnonymisationEvent.transcript_id == transcript_id)
+    events = session.scalars(query.order_by(AnonymisationEvent.score, AnonymisationEvent.id).limit(limit)).all()
+    texts: dict[int, str] = {}
+    out = []
+    for event in events:
+        if event.transcript_id not in texts:
+            transcript = session.get(Transcript, event.transcript_id)
+            texts[event.transcript_id] = (transcript.anonymised_text or "") if transcript else ""
+        text = texts[event.transcript_id]
+        left = text[max(0, event.start_char - CONTEXT_CHARS) : event.start_char]
+        right = text[event.end_char : event.end_char + CONTEXT_CHARS]
+        out.append(
+            ReviewCandidate(
+                event.id,
+                event.transcript_id,
+                event.entity_type,
+                event.placeholder,
+                event.score,
+                event.recognizer,
+                f"{left}»{text[event.start_char : event.end_char]}«{right}".replace("\n", " "),
+            )
+        )
+    return out
+
+
+def _original_for(session: Session, placeholder: str, keyring: Keyring) -> tuple[str, str] | None:
+    """(original, entity) of a placeholder's canonical row, decrypted (key holder only)."""
+    row = session.scalars(
+        select(Pseudonym).where(Pseudonym.placeholder == placeholder, Pseudonym.canonical_id.is_(None))
+    ).first()
+    if row is None:
+        return None
+    return keyring.decrypt(row.encrypted_original), row.entity_type
+
+
+def add_term(
+    session: Session,
+    kind: Literal["allow", "deny"],
+    term: str,
+    *,
+    entity_type: str | None = None,
+    keyring: Keyring | None = None,
+    added_by: str | None = None,
+) -> TermList:
+    """Add a term to the project's allow or deny list (idempotent). Deny terms are stored encrypted."""
+    normalised = normalise_term(term)
+    if kind == "deny":
+        if keyring is None:
+            raise ReviewError("deny-list terms are identifying and need the re-identification key to store")
+        lookup = keyring.lookup_hash(f"deny:{normalised}")
+        hashes = keyring.lookup_hashes(f"deny:{normalised}")
+    else:
+        lookup = hashlib.sha256(f"allow:{normalised}".encode()).hexdigest()
+        hashes = [lookup]
+    existing = session.scalars(select(TermList).where(TermList.kind == kind, TermList.lookup_hash.in_(hashes))).first()
+    if existing is not None:
+        return existing
+    row = TermList(
+        kind=kind,
+        entity_type=entity_type,
+        term=term.strip() if kind == "allow" else None,
+        lookup_hash=lookup,
+        encrypted_term=keyring.encrypt(term.strip()) if kind == "deny" and keyring else None,
+        added_by=added_by,
+    )
+    session.add(row)
+    session.flush()
+    audit(session, added_by or "system", f"termlist.{kind}.add", "term_list", row.id, entity_type=entity_type)
+    return row
+
+
+def decide(
+    session: Session, event_id: int, decision: Decision, reviewer: str, keyring: Keyring | None = None
+) -> AnonymisationEvent:
+    """Confirm or undo one replacement; with the key, feed the decision into the term lists.
+
+    ``confirm``: the span was identifying; its original joins the deny list (encrypted) so it is always
+    masked. ``undo``: it was not; its original joins the allow list so it stays readable next time.
+    The stored anonymised text is not rewritten here (offsets of turns and segments depend on it); a
+    re-run of the transcript applies the new lists.
+    """
+    event = session.get(AnonymisationEvent, event_id)
+    if event is None:
+        raise ReviewError(f"anonymisation event {event_id} does not exist")
+    if decision not in ("confirm", "undo"):
+        raise ReviewError(f"unknown decision {decision!r} (use confirm or undo)")
+    if event.status in ("confirmed", "undone"):
+        raise ReviewError(f"anonymisation event {event_id} was already decided ({event.status})")
+    event.status = "confirmed" if decision == "confirm" else "undone"
+    event.reviewed_by = reviewer
+    event.reviewed_at = utcnow()
+    fed = None
+    if keyring is not None:
+        original = _original_for(session, event.placeholder, keyring)
+        if original is not None:
+            term, entity = original
+            kind: Literal["allow", "deny"] = "deny" if decision == "confirm" else "allow"
+            fed = add_term(session, kind, term, entity_type=entity, keyring=keyring, added_by=reviewer).id
+    audit(
+        session,
+        reviewer,
+        f"anonymise.review.{decision}",
+        "anonymisation_event",
+        event.id,
+        transcript_id=event.transcript_id,
+        placeholder=event.placeholder,
+        term_list_id=fed,
+    )
+    return event
