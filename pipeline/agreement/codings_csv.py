@@ -8,6 +8,7 @@ name and the offending short value (unit ids and codes are identifiers, not tran
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Container
 from pathlib import Path
 
@@ -50,11 +51,16 @@ def read_codings_csv(path: Path | str, known_codes: Container[str] | None = None
 
     With ``known_codes`` (a codebook's ids), an unknown code is an error. A coder listed twice for the
     same unit and code with different answers is an error too (which answer counts is not guessable);
-    exact repeats are tolerated.
+    exact repeats are tolerated. Extra columns (such as a ``text`` column) are ignored; a ``.gz`` file is
+    read through gzip.
     """
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        handle = (
+            gzip.open(path, "rt", encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed by the with below)
+            if path.suffix == ".gz"
+            else path.open(encoding="utf-8-sig", newline="")
+        )
     except OSError as exc:
         raise ExamplesError(f"{path.name}: cannot open ({exc.strerror or type(exc).__name__})") from None
     with handle:
@@ -90,6 +96,8 @@ def read_codings_csv(path: Path | str, known_codes: Container[str] | None = None
             raise ExamplesError(f"{path.name}, row {reader.line_num}: malformed CSV ({exc})") from None
         except UnicodeDecodeError:
             raise ExamplesError(f"{path.name}: not UTF-8 text") from None
+        except (OSError, EOFError) as exc:  # a damaged .gz
+            raise ExamplesError(f"{path.name}: cannot read ({type(exc).__name__})") from None
     if not decisions:
         raise ExamplesError(f"{path.name}: no decisions (the file has a header but no usable rows)")
     return decisions
