@@ -123,7 +123,8 @@ def eligible_for(reviewer: Reviewer, now: dt.datetime):  # type: ignore[no-untyp
 
 
 def current_lease(session: Session, reviewer: Reviewer, now: dt.datetime | None = None) -> ReviewItem | None:
-    """The item this reviewer holds a live lease on, if any (oldest first)."""
+    """The item this reviewer holds a live lease on, if any (most recently leased first, so an undone item
+    is shown before the one that was on screen when the coder pressed undo)."""
     now = now or utcnow()
     return session.scalar(
         select(ReviewItem)
@@ -132,7 +133,7 @@ def current_lease(session: Session, reviewer: Reviewer, now: dt.datetime | None 
             ReviewItem.lease_owner == reviewer.user_id,
             ReviewItem.lease_expires_at > now,
         )
-        .order_by(ReviewItem.id)
+        .order_by(ReviewItem.lease_expires_at.desc(), ReviewItem.id)
         .limit(1)
     )
 

@@ -126,7 +126,8 @@ def _same_origin(request: Request) -> bool:
     """Reject requests whose Origin header names another site (defence in depth next to the token)."""
     origin = request.headers.get("origin")
     if not origin or origin == "null":
-        return origin is None
+        # Absent (non-browser clients) or opaque (privacy settings): the token check alone decides.
+        return True
     host = request.headers.get("host", "")
     return urlsplit(origin).netloc == host
 

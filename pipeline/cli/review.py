@@ -1,0 +1,58 @@
+"""``qualcode review``: the review queue in the terminal, with the same keys as the web page."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
+from pipeline.errors import AuthError
+from pipeline.review.accounts import authenticate
+from pipeline.review.queue import ActingUser
+from pipeline.review.terminal import keys_for, run_review
+from pipeline.store.db import ensure_schema, session_scope
+
+
+def review(
+    user: str = typer.Option(..., "--user", "-u", help="Your username (decisions are recorded under it)."),
+    keys: str | None = typer.Option(
+        None, "--keys", help="Keys to play instead of reading the keyboard (scripted use), e.g. 'aars'."
+    ),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin (keys may follow)."
+    ),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Review your queue: a accept, r reject, c other code, b accept group, s skip, u undo, n note,
+    1-5 certainty, q quit. Keys are read one at a time from the terminal, or from a pipe or --keys."""
+    settings = load_settings(config, database_url)
+    url = ensure_schema(settings)
+    console = Console(highlight=False)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"Password for {user}", hide_input=True)
+    with session_scope(url) as db:
+        try:
+            account = authenticate(db, user, password)
+        except AuthError as exc:
+            failure = str(exc)
+        else:
+            failure = None
+            reviewer = ActingUser(user_id=account.id, username=account.username, role=account.role)
+    if failure is not None:
+        raise AuthError(failure)
+    with keys_for(console, keys) as source:
+        summary = run_review(url, settings, reviewer, source, console)
+    console.print(
+        f"decided {summary.decided}, skipped {summary.skipped}, undone {summary.undone}"
+        + (f", {summary.conflicts} taken by someone else meanwhile" if summary.conflicts else "")
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("review")(review)
