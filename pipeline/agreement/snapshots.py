@@ -28,10 +28,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline.agreement.codebook_view import active_codebook
 from pipeline.agreement.decisions import COMPARISONS, Comparison, db_report
 from pipeline.agreement.report import PRIMARY_METRIC, AgreementRecord, CodebookLike, ReportOptions
 from pipeline.settings import Settings
-from pipeline.store.models import AgreementSnapshot, CodebookVersion, utcnow
+from pipeline.store.models import AgreementSnapshot, utcnow
 
 log = logging.getLogger(__name__)
 FLAGGED_SCOPES = ("theme", "overall")
@@ -51,22 +52,6 @@ class AgreementFlag:
 
     def __str__(self) -> str:
         return f"[{self.comparison}] {self.scope} {self.key}: {self.reason}"
-
-
-def active_codebook(session: Session, settings: Settings | None = None) -> CodebookLike | None:
-    """The active codebook stored in the database, else the settings' codebook file, else ``None``."""
-    from pipeline.codebook import Codebook, load_codebook
-
-    content = session.scalar(
-        select(CodebookVersion.content)
-        .where(CodebookVersion.is_active.is_(True))
-        .order_by(CodebookVersion.created_at.desc(), CodebookVersion.id.desc())
-    )
-    if content:
-        return Codebook.from_dict(content)
-    if settings is not None and settings.codebook_path.exists():
-        return load_codebook(settings.codebook_path)
-    return None
 
 
 def _metrics_json(record: AgreementRecord) -> dict[str, Any]:

@@ -17,7 +17,9 @@ def agreement(
     ),
     from_db: bool = typer.Option(False, "--from-db", help="Use the decisions stored in the project database."),
     codebook: Path | None = typer.Option(
-        None, "--codebook", help="Codebook YAML: adds theme and overall rows (default with --from-db: settings)."
+        None,
+        "--codebook",
+        help="Codebook YAML: adds theme and overall rows (default with --from-db: the active stored codebook).",
     ),
     fmt: str = typer.Option("json", "--format", help="json, csv or html."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of standard output."),
@@ -55,32 +57,32 @@ def agreement(
         reliable=settings.agreement_reliable,
         tentative=settings.agreement_tentative,
     )
-    book = _load_codebook(codebook if codebook is not None else (settings.codebook_path if from_db else None))
+    book = _load_codebook(codebook)
     meta: dict[str, Any] = {}
-    if book is not None:
-        meta["codebook"] = f"{book.name} {book.version}"
     if codings is not None:
         from pipeline.agreement.codings_csv import read_codings_csv
 
         decisions = read_codings_csv(codings, known_codes=set(book.code_ids) if book is not None else None)
+        records = agreement_report(decisions, book, options)
         meta.update(source=codings.name, title=f"Inter-coder agreement: {codings.name}")
     else:
-        from pipeline.agreement.decisions import load_decisions
+        from pipeline.agreement.codebook_view import CodebookView, active_codebook
+        from pipeline.agreement.decisions import db_report
         from pipeline.store.db import ensure_schema, session_scope
 
         if comparison not in ("human_human", "human_model"):
             raise typer.BadParameter("--comparison must be human_human or human_model")
         url = ensure_schema(settings)
         with session_scope(url) as session:
-            decisions = load_decisions(
-                session, comparison, batch_id=batch, code_ids=book.code_ids if book is not None else None
-            )
+            book = CodebookView.from_codebook(book) if book is not None else active_codebook(session, settings)
+            records = db_report(session, comparison, book, options, batch_id=batch)  # type: ignore[arg-type]
         meta.update(
             source="project database" + (f", batch {batch}" if batch is not None else ""),
             comparison=comparison,
             title="Inter-coder agreement" + (" (human vs model)" if comparison == "human_model" else ""),
         )
-    records = agreement_report(decisions, book, options)
+    if book is not None:
+        meta["codebook"] = f"{book.name} {book.version}"
     names = {c.id: c.name for c in book.codes} if book is not None else None
     text = render(records, options, fmt, meta, names)  # type: ignore[arg-type]
     if output is None:
