@@ -14,7 +14,7 @@ ours (``anonymiser.py``, ``pseudonyms.py``); the key and the encrypted map live 
 
 from pipeline.anonymise.anonymiser import Anonymiser, Detection
 from pipeline.anonymise.factory import build_anonymiser, project_terms
-from pipeline.anonymise.keys import Keyring, init_key_file
+from pipeline.anonymise.keys import Keyring, init_key_file, load_keyring
 from pipeline.anonymise.pseudonyms import DatabasePseudonymStore, InMemoryPseudonymStore, PseudonymStore
 from pipeline.anonymise.retention import apply_retention
 from pipeline.anonymise.review import decide, list_for_review, record_events
@@ -36,6 +36,7 @@ __all__ = [
     "decide",
     "init_key_file",
     "list_for_review",
+    "load_keyring",
     "project_terms",
     "record_events",
 ]

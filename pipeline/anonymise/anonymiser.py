@@ -17,6 +17,7 @@ Detection is Presidio's job; transformation is ours, so both can be tested and m
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,10 @@ _ROLE_CODE = re.compile(r"^(?:[A-Za-z]{1,4}\s?-?\d{1,3}[a-z]?|[A-Z]{2,5})$")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _POSSESSIVE = re.compile(r"['’]s?$")
 _EDGE_PUNCT = ' \t\n,;:!?"“”()[]{}<>'
+#: Pattern-matched identifiers: the allow-list never cuts into these ("uk" in an e-mail address).
+STRUCTURED_TYPES = frozenset(
+    {"EMAIL", "URL", "HANDLE", "PHONE", "NHS_NUMBER", "NI_NUMBER", "POSTCODE", "CASE_REF", "ADDRESS"}
+)
 
 
 @dataclass(slots=True)
@@ -179,6 +184,16 @@ def merge_overlaps(detections: Iterable[Detection]) -> list[Detection]:
     return merged
 
 
+class _StoreOnly:
+    """Wraps a store to hide its term lists once they have been applied (no second merge)."""
+
+    def __init__(self, store: PseudonymStore) -> None:
+        self._store = store
+
+    def placeholder(self, entity: str, surface: str) -> str:
+        return self._store.placeholder(entity, surface)
+
+
 @dataclass(frozen=True, slots=True)
 class _NameKey:
     """A name token to propagate through a document."""
@@ -215,6 +230,21 @@ class Anonymiser:
         self.batch_size = batch_size
         self._role_patterns = [re.compile(p, re.IGNORECASE) for p in role_patterns]
         self._entities = list(ANALYSED_ENTITIES)
+
+    def with_terms(self, allow: Iterable[str] = (), deny: Iterable[tuple[str, str]] = ()) -> Anonymiser:
+        """A copy that also honours extra allow and deny terms (shares the analyzer; cheap)."""
+        allow, deny = list(allow), list(deny)
+        if not allow and not deny:
+            return self
+        clone = copy.copy(self)
+        clone.allow = TermMatcher.of([*self.allow.terms, *allow])
+        clone.deny = DenyList.of([*self.deny.entries(), *deny])
+        return clone
+
+    def _for_store(self, store: PseudonymStore) -> Anonymiser:
+        """Honour the project's reviewed term lists when the store knows them (the database store)."""
+        term_lists = getattr(store, "term_lists", None)
+        return self.with_terms(*term_lists()) if callable(term_lists) else self
 
     def __repr__(self) -> str:
         return f"Anonymiser(style={self.style!r}, allow={len(self.allow)}, deny={len(self.deny)})"
@@ -260,11 +290,8 @@ class Anonymiser:
         deny_spans = {(d.start, d.end) for d in dets if d.recognizer == "DenyList"}
         kept: list[Detection] = []
         for det in dets:
-            pieces = (
-                [(det.start, det.end)]
-                if (det.start, det.end) in deny_spans
-                else subtract_intervals(det.start, det.end, protected)
-            )
+            exempt = (det.start, det.end) in deny_spans or det.entity in STRUCTURED_TYPES
+            pieces = [(det.start, det.end)] if exempt else subtract_intervals(det.start, det.end, protected)
             for start, end in pieces:
                 trimmed = _trim(text, Detection(start, end, det.entity, det.score, det.recognizer))
                 if trimmed is None:
@@ -395,6 +422,9 @@ class Anonymiser:
     ) -> list[AnonymisationResult]:
         """Anonymise independent texts in one spaCy batch (each text is its own document)."""
         store = pseudonyms if pseudonyms is not None else InMemoryPseudonymStore()
+        active = self._for_store(store)
+        if active is not self:
+            return active.anonymise_many(texts, _StoreOnly(store))
         per_text = self.detect(texts)
         results = []
         for text, dets in zip(texts, per_text, strict=True):
@@ -423,6 +453,9 @@ class Anonymiser:
         original turn texts joined the same way, and the anonymised text.
         """
         store = pseudonyms if pseudonyms is not None else InMemoryPseudonymStore()
+        active = self._for_store(store)
+        if active is not self:
+            return active.anonymise_document(raw_doc, _StoreOnly(store))
         texts = [turn.text for turn in raw_doc.turns]
         labels = sorted({t.speaker.strip() for t in raw_doc.turns if t.speaker and t.speaker.strip()})
         name_labels = [label for label in labels if not self.is_role_label(label)]

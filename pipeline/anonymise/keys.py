@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from pipeline.errors import ConfigError, KeyMissingError
 from pipeline.settings import Settings
 
 _LOOKUP_CONTEXT = b"qualcode/lookup/v1"
+log = logging.getLogger(__name__)
 
 
 def key_id_of(key: bytes) -> str:
@@ -155,3 +157,25 @@ def init_key_file(path: Path, *, overwrite: bool = False) -> Keyring:
     ring = Keyring.generate()
     ring.write(path)
     return ring
+
+
+def default_key_path(settings: Settings) -> Path:
+    """Where the key lives when neither QUALCODE_KEY nor key_file is set: ``data_dir/qualcode.key``."""
+    return settings.key_file or (settings.data_dir / "qualcode.key")
+
+
+def load_keyring(settings: Settings, *, create: bool = True) -> Keyring:
+    """The project's keyring; on first use (no key anywhere) a key file is created next to the data.
+
+    Why create: a fresh project must be able to run its first batch. The file is written with owner-only
+    permissions and never inside the database; move it (and set ``key_file``) for real deployments.
+    """
+    if settings.key is not None and settings.key.get_secret_value().strip():
+        return Keyring.from_settings(settings)
+    path = default_key_path(settings)
+    if not path.exists():
+        if not create:
+            raise KeyMissingError(f"{path.name}: key file not found (create it with `qualcode key init`)")
+        log.warning("no re-identification key found: created a new key file %s", path.name)
+        return init_key_file(path)
+    return Keyring.from_file(path)

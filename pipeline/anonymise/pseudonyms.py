@@ -25,7 +25,7 @@ from pipeline.anonymise.entities import PLACEHOLDER_RE, format_placeholder
 from pipeline.anonymise.gazetteers import Gazetteers, load_gazetteers, surrogate_names
 from pipeline.anonymise.keys import Keyring
 from pipeline.anonymise.recognizers.tokens import TITLES
-from pipeline.store.models import Pseudonym
+from pipeline.store.models import Pseudonym, TermList
 
 _NON_WORD = re.compile(r"[^\w\s@./+-]+")
 _SPACES = re.compile(r"\s+")
@@ -184,6 +184,20 @@ class DatabasePseudonymStore:
         self._people: dict[str, _Person] = {}
         self._row_of: dict[str, int] = {}
         self._counters: dict[str, int] = {}
+        self._terms: tuple[list[str], list[tuple[str, str]]] | None = None
+
+    def term_lists(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """The project's reviewed allow terms and decrypted deny terms (read once per store)."""
+        if self._terms is None:
+            allow: list[str] = []
+            deny: list[tuple[str, str]] = []
+            for row in self.session.scalars(select(TermList).order_by(TermList.id)).all():
+                if row.kind == "allow" and row.term:
+                    allow.append(row.term)
+                elif row.kind == "deny" and row.encrypted_term is not None:
+                    deny.append((self.keyring.decrypt(row.encrypted_term), row.entity_type or "PERSON"))
+            self._terms = (allow, deny)
+        return self._terms
 
     def __repr__(self) -> str:
         return f"DatabasePseudonymStore(key_id={self.keyring.key_id!r}, loaded={self._loaded})"

@@ -35,7 +35,8 @@ def _term_regex(terms: Iterable[str]) -> re.Pattern[str] | None:
         escaped = re.escape(term).replace("'", "['’]").replace(r"\ ", r"\s+")
         escaped = escaped.replace(r"\-", r"[-\s]?")
         parts.append(escaped)
-    return re.compile(r"(?<![\w@])(?:" + "|".join(parts) + r")(?![\w@])", re.IGNORECASE)
+    # Not inside an e-mail address, URL, handle or file name: "uk" in "kyle@example.co.uk" is no term.
+    return re.compile(r"(?<![\w@./-])(?:" + "|".join(parts) + r")(?![\w@]|[./-]\w)", re.IGNORECASE)
 
 
 def read_terms_file(path: Path) -> list[str]:
@@ -105,6 +106,10 @@ class DenyList:
         for term, entity in entries:
             grouped.setdefault(entity or "PERSON", []).append(term)
         return cls({entity: TermMatcher.of(terms) for entity, terms in grouped.items()})
+
+    def entries(self) -> list[tuple[str, str]]:
+        """(term, entity) pairs, normalised."""
+        return [(term, entity) for entity, matcher in self.by_type.items() for term in matcher.terms]
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
         return [(s, e, entity) for entity, matcher in self.by_type.items() for s, e in matcher.intervals(text)]

@@ -1,0 +1,133 @@
+"""``qualcode anonymise``: anonymise files or JSONL, and review low-confidence replacements.
+
+    qualcode anonymise FILE_OR_FOLDER... --out DIR
+    qualcode anonymise --input-jsonl IN.jsonl --output-jsonl OUT.jsonl
+    qualcode anonymise review [--transcript ID] [--confirm EVENT_ID ...] [--undo EVENT_ID ...]
+
+The first two forms need no database; ``review`` works on the project database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
+
+
+class _FilesByDefault(TyperGroup):
+    """Treat ``qualcode anonymise PATH...`` as ``qualcode anonymise files PATH...``.
+
+    Why: the issue fixes the command line (``anonymise FILE... --out DIR``) while ``anonymise review`` is a
+    subcommand; click groups cannot take free positional arguments next to subcommands.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["files", *args]
+        return super().parse_args(ctx, args)
+
+
+anonymise_app = typer.Typer(
+    cls=_FilesByDefault,
+    help="Anonymise transcripts (files or JSONL) and review doubtful replacements.",
+    no_args_is_help=True,
+)
+
+
+@anonymise_app.command("files")
+def files(
+    paths: list[Path] = typer.Argument(None, help="Transcript files or folders (txt, docx, vtt, srt, pdf)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for NAME.anon.txt outputs."),
+    input_jsonl: Path | None = typer.Option(None, "--input-jsonl", help='Rows {"id", "text"}.'),
+    output_jsonl: Path | None = typer.Option(None, "--output-jsonl", help='Rows {"id", "text", "spans"}.'),
+    style: str | None = typer.Option(None, "--style", help="placeholder (default) or surrogate."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Anonymise files into --out, or a JSONL file (span offsets index the original text)."""
+    from pipeline.anonymise import build_anonymiser
+    from pipeline.anonymise.files import anonymise_jsonl, anonymise_paths
+
+    settings = load_settings(config)
+    if style is not None:
+        if style not in ("placeholder", "surrogate"):
+            raise typer.BadParameter(f"--style must be placeholder or surrogate, not {style!r}")
+        settings = settings.model_copy(update={"pseudonym_style": style})
+    jsonl = input_jsonl is not None or output_jsonl is not None
+    if jsonl and (input_jsonl is None or output_jsonl is None):
+        raise typer.BadParameter("give both --input-jsonl and --output-jsonl")
+    if jsonl == bool(paths):
+        raise typer.BadParameter("give either FILE_OR_FOLDER... --out DIR or --input-jsonl/--output-jsonl")
+    anonymiser = build_anonymiser(settings)
+    if input_jsonl is not None and output_jsonl is not None:
+        if not input_jsonl.is_file():
+            raise typer.BadParameter(f"input file not found: {input_jsonl.name}")
+        rows, replaced = anonymise_jsonl(anonymiser, input_jsonl, output_jsonl)
+        typer.echo(f"{rows} rows anonymised ({replaced} replacements) -> {output_jsonl}")
+        return
+    if out is None:
+        raise typer.BadParameter("--out DIR is required with files")
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"not found: {', '.join(missing)}")
+    reports = anonymise_paths(anonymiser, list(paths), out, settings)
+    failed = 0
+    for report in reports:
+        if report.error:
+            failed += 1
+            typer.secho(f"skipped {report.source}: {report.error}", fg=typer.colors.YELLOW, err=True)
+        else:
+            typer.echo(f"{report.source} -> {report.output} ({report.replacements} replacements)")
+    typer.echo(f"{len(reports) - failed} file(s) anonymised, {failed} skipped")
+    if failed and failed == len(reports):
+        raise typer.Exit(1)
+
+
+@anonymise_app.command("review")
+def review(
+    transcript: int | None = typer.Option(None, "--transcript", help="Only this transcript."),
+    confirm: list[int] = typer.Option([], "--confirm", help="Event ids that were identifying (feeds deny list)."),
+    undo: list[int] = typer.Option([], "--undo", help="Event ids that were not identifying (feeds allow list)."),
+    reviewer: str | None = typer.Option(None, "--as", help="Reviewer name for the audit log (default: $USER)."),
+    limit: int = typer.Option(50, help="How many candidates to list."),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """List low-confidence replacements (anonymised context only), or confirm/undo them."""
+    import getpass
+
+    from pipeline.anonymise import decide, list_for_review, load_keyring
+    from pipeline.errors import KeyMissingError
+    from pipeline.store.db import ensure_schema, session_scope
+
+    settings = load_settings(config, database_url)
+    ensure_schema(settings)
+    if confirm or undo:
+        who = f"cli:{reviewer or getpass.getuser()}"
+        try:
+            keyring = load_keyring(settings, create=False)
+        except KeyMissingError:
+            keyring = None
+            typer.secho("no key: decisions recorded, but not fed into the term lists", fg="yellow", err=True)
+        with session_scope() as session:
+            for event_id in confirm:
+                decide(session, event_id, "confirm", who, keyring)
+            for event_id in undo:
+                decide(session, event_id, "undo", who, keyring)
+        typer.echo(f"{len(confirm)} confirmed, {len(undo)} undone")
+        return
+    with session_scope() as session:
+        candidates = list_for_review(session, transcript_id=transcript, limit=limit)
+    if not candidates:
+        typer.echo("nothing to review")
+        return
+    for c in candidates:
+        typer.echo(f"#{c.event_id}  transcript {c.transcript_id}  {c.placeholder}  {c.score:.2f}  {c.recognizer}")
+        typer.echo(f"    {c.context}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(anonymise_app, name="anonymise")
