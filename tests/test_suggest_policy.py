@@ -1,0 +1,92 @@
+"""Per-code thresholds reach the target precision; the decision policy and the review order behave.
+
+Synthetic scores only (drawn from known distributions); no text.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pipeline.suggest.estimator import CodeSuggester
+from pipeline.suggest.policy import CodeThresholds, DecisionPolicy, choose_thresholds
+from pipeline.suggest.priority import near_duplicate_groups, review_priority, theme_coverage, uncertainty
+from pipeline.suggest.training import cross_val_code_proba
+
+
+def _separable(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic code: positives (25 %) shifted along the first axis, overlapping the negatives."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.25).astype(np.int64)
+    X = rng.normal(size=(n, 6))
+    X[:, 0] += 2.0 * y
+    return X, y[:, None]
+
+
+def test_thresholds_chosen_on_cv_predictions_reach_target_precision_on_new_data() -> None:
+    X, Y = _separable(600, seed=0)
+    oof = cross_val_code_proba(CodeSuggester(), X, Y, n_splits=5)
+    report = choose_thresholds(Y[:, 0], oof[:, 0], target_precision=0.9, review_floor=0.15)
+    assert math.isfinite(report.thresholds.apply)
+    assert report.apply_precision is not None and report.apply_precision >= 0.9
+    assert report.thresholds.review == 0.15
+
+    model = CodeSuggester().fit(X, Y)
+    X_new, Y_new = _separable(4000, seed=1)
+    p = model.predict_code_proba(X_new)[:, 0]
+    applied = p >= report.thresholds.apply
+    assert applied.sum() > 50
+    assert Y_new[applied, 0].mean() >= 0.87  # target 0.90, minus sampling noise on held-out data
+    # Lower thresholds would have applied more at lower precision: the cut is not needlessly strict.
+    assert Y_new[p >= 0.5, 0].mean() < Y_new[applied, 0].mean()
+
+
+def test_unreachable_precision_means_never_apply() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 400)
+    report = choose_thresholds(y, rng.random(400), target_precision=0.9, review_floor=0.2)
+    assert math.isinf(report.thresholds.apply)
+    assert report.apply_precision is None
+    assert report.thresholds.review == 0.2
+
+
+def test_smoothing_needs_more_than_a_few_lucky_hits() -> None:
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    p = np.array([0.99, 0.98, 0.97, 0.5, 0.4, 0.3, 0.2, 0.1])
+    # 3/3 correct is (3+1)/(3+2) = 0.8 smoothed: not enough evidence for 0.9.
+    assert math.isinf(choose_thresholds(y, p, target_precision=0.9, review_floor=0.1).thresholds.apply)
+    y10 = np.r_[np.ones(20, int), np.zeros(20, int)]
+    p10 = np.r_[np.linspace(0.99, 0.8, 20), np.linspace(0.5, 0.1, 20)]
+    assert choose_thresholds(y10, p10, target_precision=0.9, review_floor=0.1).thresholds.apply <= 0.8
+
+
+def test_policy_decisions_and_cold_start_never_applies() -> None:
+    policy = DecisionPolicy({"a": CodeThresholds(apply=0.8, review=0.3)}, cold_start_review=0.5)
+    assert [policy.decide("a", p) for p in (0.9, 0.8, 0.5, 0.29)] == ["apply", "apply", "review", "drop"]
+    assert policy.decide("a", 0.99, cold_start=True) == "review"
+    assert policy.decide("unknown_code", 0.99) == "review"
+    assert policy.decide("unknown_code", 0.4) == "drop"
+    matrix = policy.decide_matrix(["a", "b"], np.array([[0.9, 0.9], [0.1, 0.1]]), np.array([False, True]))
+    assert matrix.tolist() == [["apply", "review"], ["drop", "drop"]]
+    assert DecisionPolicy.from_dict(policy.to_dict()) == policy
+    never = CodeThresholds(apply=math.inf, review=0.2)
+    assert CodeThresholds.from_dict(never.to_dict()) == never
+
+
+def test_priority_prefers_uncertain_rare_and_under_covered() -> None:
+    t = CodeThresholds(apply=0.8, review=0.2)
+    assert uncertainty(0.8, t) == 1.0
+    assert uncertainty(0.75, t) > uncertainty(0.3, t)
+    common = review_priority(0.7, t, n_positive=500, theme_coverage=1.0)
+    rare = review_priority(0.7, t, n_positive=2, theme_coverage=1.0)
+    neglected = review_priority(0.7, t, n_positive=500, theme_coverage=0.0)
+    assert rare > common and neglected > common
+    assert theme_coverage({"x": 10, "y": 5}, ["x", "y", "z"]) == {"x": 1.0, "y": 0.5, "z": 0.0}
+
+
+def test_near_duplicates_share_a_group() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(3, 16))
+    X = np.vstack([base[0], base[1], base[0] + 0.01, base[2], base[1] * 1.5])
+    assert near_duplicate_groups(X).tolist() == [0, 1, 0, 3, 1]
