@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import skops.io as sio
 from sklearn.base import BaseEstimator
+from test_suggest_synthetic import synthetic_codebook
 
 from pipeline.errors import ModelError
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.model import ESTIMATOR_FILE, SuggestionModel
 from pipeline.suggest.training import TrainingConfig, train_model
-from test_suggest_synthetic import synthetic_codebook
 
 
 def _trained(tmp_path: Path) -> tuple[SuggestionModel, np.ndarray]:
@@ -92,7 +92,7 @@ def test_untrusted_types_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="untrusted types"):
         SuggestionModel.load(folder)
     (folder / ESTIMATOR_FILE).write_bytes(b"garbage")
-    with pytest.raises(ModelError, match="estimator.skops"):
+    with pytest.raises(ModelError, match=r"estimator\.skops"):
         SuggestionModel.load(folder)
-    with pytest.raises(ModelError, match="no model.json"):
+    with pytest.raises(ModelError, match=r"no model\.json"):
         SuggestionModel.load(tmp_path)
