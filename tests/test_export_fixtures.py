@@ -165,13 +165,20 @@ def seed_project(url: str) -> SeededProject:
     book = loads_codebook(CODEBOOK_YAML, source="export-test.yaml")
     with session_scope(url) as session:
         version = CodebookVersion(
-            name=book.name, version=book.version, content_hash=book.content_hash, content=book.to_dict(),
+            name=book.name,
+            version=book.version,
+            content_hash=book.content_hash,
+            content=book.to_dict(),
             is_active=True,
         )
         version.codes = [
             Code(
-                code_key=c.id, theme_key=c.theme_id, theme_name=book.theme(c.theme_id).name, name=c.name,
-                definition=c.definition, definition_hash=c.definition_hash,
+                code_key=c.id,
+                theme_key=c.theme_id,
+                theme_name=book.theme(c.theme_id).name,
+                name=c.name,
+                definition=c.definition,
+                definition_hash=c.definition_hash,
             )
             for c in book.codes
         ]
@@ -184,16 +191,20 @@ def seed_project(url: str) -> SeededProject:
         t2, s2, text2 = _transcript(
             session, "T2", T2_TURNS, name="interview_b.txt", site="S02", role="police officer", date=None
         )
-        t3, _s3, text3 = _transcript(
-            session, "T3", T3_TURNS, name="interview_c.txt", site="S01", role=None, date=None
-        )
+        t3, _s3, text3 = _transcript(session, "T3", T3_TURNS, name="interview_c.txt", site="S01", role=None, date=None)
         session.add(Transcript(content_hash="f" * 64, source_name="broken.pdf", format="pdf", status="quarantined"))
 
         def coding(seg: Segment, code: str, coder: str, applied: bool, source: str, **extra: object) -> None:
             session.add(
                 Coding(
-                    segment_id=seg.id, code_key=code, coder=coder, applied=applied, source=source,
-                    created_at=WHEN, updated_at=WHEN, **extra,
+                    segment_id=seg.id,
+                    code_key=code,
+                    coder=coder,
+                    applied=applied,
+                    source=source,
+                    created_at=WHEN,
+                    updated_at=WHEN,
+                    **extra,
                 )
             )
 

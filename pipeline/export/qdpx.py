@@ -129,9 +129,7 @@ def _source_label(source: SourceRecord, hide_file_names: bool) -> str:
 # --------------------------------------------------------------------------------------------------
 # Selecting decisions
 # --------------------------------------------------------------------------------------------------
-def select_codings(
-    session: Session, filters: Filters, resolve: Resolve
-) -> list[CodingRecord]:
+def select_codings(session: Session, filters: Filters, resolve: Resolve) -> list[CodingRecord]:
     """The applied decisions to export, after the adjudication rule (see the module docstring)."""
     if resolve not in ("all", "adjudicated"):
         raise ExportError(None, f"resolve must be 'all' or 'adjudicated', not {resolve!r}")

@@ -75,16 +75,12 @@ class Filters:
     coders: frozenset[str] | None = None
 
     @classmethod
-    def build(
-        cls, sources: Sequence[str] | None, coders: Collection[str] | None, default: Sequence[str]
-    ) -> Filters:
+    def build(cls, sources: Sequence[str] | None, coders: Collection[str] | None, default: Sequence[str]) -> Filters:
         """Validated filters; an unknown source is an ``ExportError`` listing the valid ones."""
         chosen = tuple(dict.fromkeys(sources if sources is not None else default))
         unknown = [s for s in chosen if s not in ALL_SOURCES]
         if unknown:
-            raise ExportError(
-                None, f"unknown coding source(s) {', '.join(unknown)}; use {', '.join(ALL_SOURCES)}"
-            )
+            raise ExportError(None, f"unknown coding source(s) {', '.join(unknown)}; use {', '.join(ALL_SOURCES)}")
         if not chosen:
             raise ExportError(None, "no coding sources selected")
         return cls(chosen, frozenset(coders) if coders else None)
@@ -156,9 +152,7 @@ def _codings_query(filters: Filters, *, applied_only: bool) -> Select[tuple[obje
 
 def iter_codings(session: Session, filters: Filters, *, applied_only: bool = False) -> Iterator[CodingRecord]:
     """Decisions in reading order (transcript, offsets, code, coder, source), streamed in chunks."""
-    result = session.execute(
-        _codings_query(filters, applied_only=applied_only).execution_options(yield_per=2000)
-    )
+    result = session.execute(_codings_query(filters, applied_only=applied_only).execution_options(yield_per=2000))
     for row in result:
         yield CodingRecord(*row)
 

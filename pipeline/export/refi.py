@@ -132,6 +132,7 @@ class RefiProject:
     variables: dict[str, str]  # guid -> name
     cases: dict[str, tuple[str, ...]]  # case name -> source guids
     n_codings: int  # every Coding element in the project, whatever the source type
+    n_text_selections: int  # every PlainTextSelection, including those of PDF text representations
     n_sources: int  # every source element (text, PDF, picture, audio, video)
 
     def code_by_guid(self) -> dict[str, RefiCode]:
@@ -184,6 +185,7 @@ def parse_project(xml_bytes: bytes, name: str = QDE_NAME) -> RefiProject:
         variables=variables,
         cases=cases,
         n_codings=sum(1 for _ in root.iter(q("Coding"))),
+        n_text_selections=sum(1 for _ in root.iter(q("PlainTextSelection"))),
         n_sources=n_sources,
     )
 

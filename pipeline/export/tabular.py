@@ -132,7 +132,10 @@ class _TranscriptInfo:
 def _transcripts(session: Session, hide_file_names: bool) -> dict[int, _TranscriptInfo]:
     rows = session.execute(
         select(
-            Transcript.id, Transcript.source_name, Transcript.content_hash, Transcript.site_code,
+            Transcript.id,
+            Transcript.source_name,
+            Transcript.content_hash,
+            Transcript.site_code,
             Transcript.participant_role,
         )
     )
@@ -171,9 +174,26 @@ def _coding_rows(
             if book is not None and r.code_key in book:
                 theme, code_name = book.theme_of(r.code_key).name, book.code(r.code_key).name
             row = [
-                r.transcript_id, info.name, info.site_code, info.participant_role, r.segment_id, r.segment_index,
-                r.start, r.end, r.speaker_role, theme, r.code_key, code_name, r.coder, r.applied, r.source,
-                r.model_version, r.certainty, r.note, iso_utc(r.created_at), iso_utc(r.updated_at),
+                r.transcript_id,
+                info.name,
+                info.site_code,
+                info.participant_role,
+                r.segment_id,
+                r.segment_index,
+                r.start,
+                r.end,
+                r.speaker_role,
+                theme,
+                r.code_key,
+                code_name,
+                r.coder,
+                r.applied,
+                r.source,
+                r.model_version,
+                r.certainty,
+                r.note,
+                iso_utc(r.created_at),
+                iso_utc(r.updated_at),
             ]
             if include_text:
                 row.append(texts.get(r.segment_id, ""))
@@ -280,16 +300,31 @@ def _segment_rows(
         ids = sorted(cells)
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            columns_sql = [Segment.id, Segment.transcript_id, Segment.index, Segment.start_char,
-                           Segment.end_char, Segment.speaker_role]
+            columns_sql = [
+                Segment.id,
+                Segment.transcript_id,
+                Segment.index,
+                Segment.start_char,
+                Segment.end_char,
+                Segment.speaker_role,
+            ]
             if include_text:
                 columns_sql.append(Segment.text)
             found = session.execute(select(*columns_sql).where(Segment.id.in_(chunk))).all()
             for seg in sorted(found, key=lambda r: (r[1], r[3], r[4], r[0])):
                 info = transcripts.get(int(seg[1]), _TranscriptInfo("", None, None))
                 row: list[object] = [
-                    seg[1], info.name, info.site_code, info.participant_role, seg[0], seg[2], seg[3], seg[4],
-                    seg[5], n_coders.get(int(seg[0]), 0), ties.get(int(seg[0]), 0),
+                    seg[1],
+                    info.name,
+                    info.site_code,
+                    info.participant_role,
+                    seg[0],
+                    seg[2],
+                    seg[3],
+                    seg[4],
+                    seg[5],
+                    n_coders.get(int(seg[0]), 0),
+                    ties.get(int(seg[0]), 0),
                 ]
                 row.extend(cells[int(seg[0])].get(code) for code in columns)
                 if include_text:
