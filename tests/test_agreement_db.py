@@ -106,8 +106,7 @@ def _blind(session, segment: Segment, user: User, applied: list[str], done: bool
         )
 
 
-@pytest.fixture
-def project_db(db_url: str, codebook):  # type: ignore[no-untyped-def]
+def seed_agreement_project(db_url: str, codebook) -> dict:  # type: ignore[no-untyped-def,type-arg]
     """12 synthetic segments in two batches; ann and bob blind-code all, disagreeing on a few.
 
     Segments 0-5 (batch 1), 6-11 (batch 2). online_risk: agree everywhere but segment 3; family_risk:
@@ -123,7 +122,7 @@ def project_db(db_url: str, codebook):  # type: ignore[no-untyped-def]
                     codebook_id=book.id,
                     code_key=code.id,
                     theme_key=codebook.theme_of(code.id).id,
-                    theme_name="t",
+                    theme_name=codebook.theme_of(code.id).name,
                     name=code.name,
                     definition="d",
                     definition_hash="h",
@@ -166,6 +165,11 @@ def project_db(db_url: str, codebook):  # type: ignore[no-untyped-def]
         # carl started a blind item but has not finished it: his rows must not count
         _blind(s, s.get(Segment, ids[0]), users["carl"], ["referral"], done=False)
     return {"url": db_url, "segments": ids, "batches": [b.id for b in batches]}
+
+
+@pytest.fixture
+def project_db(db_url: str, codebook):  # type: ignore[no-untyped-def]
+    return seed_agreement_project(db_url, codebook)
 
 
 def test_blind_decisions_imply_negatives(project_db, codebook) -> None:  # type: ignore[no-untyped-def]
