@@ -1,0 +1,152 @@
+"""CSV exports: per-decision rows, the per-segment consensus matrix, and the agreement interchange format.
+
+Runs on SQLite and PostgreSQL against the SYNTHETIC project of ``test_export_fixtures``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from test_export_fixtures import RAW_ONLY, SeededProject, seed_project
+
+from pipeline.errors import ExportError
+from pipeline.export import consensus, export_csv
+from pipeline.export.tabular import AGREEMENT_COLUMNS, CODING_COLUMNS, SEGMENT_COLUMNS
+from pipeline.store.db import session_scope
+from pipeline.store.models import AuditLog, Coding, Segment
+
+
+@pytest.fixture
+def seeded(db_url: str) -> SeededProject:
+    return seed_project(db_url)
+
+
+def _export(url: str, path: Path, **kwargs):  # type: ignore[no-untyped-def]
+    with session_scope(url) as session:
+        return export_csv(session, path, actor="tester", **kwargs)
+
+
+def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def test_coding_level_has_one_row_per_decision(seeded: SeededProject, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "codings.csv"
+    summary = _export(db_url, out)
+    header, rows = _read(out)
+    assert header == list(CODING_COLUMNS)
+    with session_scope(db_url) as session:
+        n_codings = session.scalar(select(func.count(Coding.id)))
+        texts = dict(session.execute(select(Segment.id, Segment.text)).tuples().all())
+    assert summary.rows == len(rows) == n_codings
+    for row in rows:
+        assert row["text"] == texts[int(row["segment_id"])]
+        assert row["applied"] in ("0", "1")
+    note = next(r for r in rows if r["note"])
+    assert (note["coder"], note["code"], note["theme"], note["code_name"]) == (
+        "alice",
+        "referral_delay",
+        "Referral",
+        "Referral delay",
+    )
+    model = next(r for r in rows if r["source"] == "model")
+    assert (model["coder"], model["model_version"]) == ("model:v1", "v1")
+    assert next(r for r in rows if r["code"] == "school_involvement")["theme"] == ""  # not in the codebook
+
+
+def test_no_text_flag_drops_the_text_column(seeded: SeededProject, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "codings.csv"
+    _export(db_url, out, include_text=False)
+    header, _rows = _read(out)
+    assert "text" not in header
+    body = out.read_text(encoding="utf-8")
+    assert "rang the MASH" not in body
+
+
+def test_consensus_rule() -> None:
+    assert consensus({"a": 1, "b": 1}) == 1
+    assert consensus({"a": 0}) == 0
+    assert consensus({"a": 1, "b": 0}) is None  # tie: left for adjudication
+    assert consensus({"a": 1, "b": 1, "c": 0}) == 1
+    assert consensus({}) is None
+
+
+def test_segment_level_consensus_matrix(seeded: SeededProject, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "segments.csv"
+    _export(db_url, out, level="segment")
+    header, rows = _read(out)
+    codes = ["referral_route", "referral_delay", "family_support", "school_involvement"]
+    assert header == [*SEGMENT_COLUMNS, *codes, "text"]  # codebook order, then unknown codes
+    by_seg = {int(r["segment_id"]): r for r in rows}
+    seg = seeded.segments
+    t1_1, t1_2, t1_3 = by_seg[seg[("T1", 1)]], by_seg[seg[("T1", 2)]], by_seg[seg[("T1", 3)]]
+    # agreed yes; bob ticked family support and alice did not (blind): a tie, blank and counted unresolved
+    assert (t1_1["referral_route"], t1_1["family_support"], t1_1["unresolved"]) == ("1", "", "1")
+    assert t1_1["n_coders"] == "2"
+    # alice yes / bob no on delay, the lead said no: adjudicated wins
+    assert t1_2["referral_delay"] == "0"
+    assert (t1_3["referral_delay"], t1_3["family_support"]) == ("1", "1")
+    t2_0, t2_1, t2_2 = by_seg[seg[("T2", 0)]], by_seg[seg[("T2", 1)]], by_seg[seg[("T2", 2)]]
+    assert (t2_0["referral_route"], t2_0["n_coders"]) == ("1", "2")  # alice's review and carol's import agree
+    assert (t2_1["referral_delay"], t2_1["family_support"]) == ("1", "0")  # model fills only where no human
+    assert t2_2["school_involvement"] == "1" and t2_2["referral_route"] == ""  # unknown is blank, not 0
+    assert seg[("T1", 0)] not in by_seg  # no decision at all: no row
+
+
+def test_agreement_format_round_trips_through_agreement(seeded: SeededProject, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "agreement.csv"
+    _export(db_url, out, level="agreement")
+    header, rows = _read(out)
+    assert header == list(AGREEMENT_COLUMNS)
+    assert {r["coder"] for r in rows} == {"alice", "bob"}  # the blind sample by default
+
+    codings_csv = pytest.importorskip("pipeline.agreement.codings_csv")
+    decisions_mod = pytest.importorskip("pipeline.agreement.decisions")
+    report_mod = pytest.importorskip("pipeline.agreement.report")
+    from_file = codings_csv.read_codings_csv(out)
+    with session_scope(db_url) as session:
+        from_db = decisions_mod.load_decisions(session, "human_human")
+    assert sorted(map(repr, from_file)) == sorted(map(repr, from_db))
+    options = report_mod.ReportOptions(n_boot=20, seed=0, pairwise=False)
+    file_report = {r.key: r.metric() for r in report_mod.agreement_report(from_file, None, options)}
+    db_report = {r.key: r.metric() for r in report_mod.agreement_report(from_db, None, options)}
+    assert file_report == db_report and set(file_report) == {"referral_route", "referral_delay", "family_support"}
+
+
+def test_agreement_format_with_review_decisions_and_bad_sources(
+    seeded: SeededProject, db_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "agreement.csv"
+    _export(db_url, out, level="agreement", include_sources=["blind", "review", "import"])
+    _header, rows = _read(out)
+    seg = str(seeded.segments[("T2", 0)])
+    assert {(r["coder"], r["applied"]) for r in rows if r["unit_id"] == seg} == {("alice", "1"), ("carol", "1")}
+    keys = [(r["unit_id"], r["code"], r["coder"]) for r in rows]
+    assert len(keys) == len(set(keys))  # one decision per unit, code and coder
+    with pytest.raises(ExportError, match=r"agreement.csv: .*human coders"):
+        _export(db_url, out, level="agreement", include_sources=["model"])
+    with pytest.raises(ExportError, match="level must be"):
+        _export(db_url, out, level="theme")
+
+
+def test_csv_exports_hold_no_raw_text_and_are_audited(seeded: SeededProject, db_url: str, tmp_path: Path) -> None:
+    blobs = []
+    for level in ("coding", "segment", "agreement"):
+        path = tmp_path / f"{level}.csv"
+        _export(db_url, path, level=level, hide_file_names=True)
+        blobs.append(path.read_text(encoding="utf-8"))
+    for token in RAW_ONLY:
+        assert all(token not in blob for blob in blobs)
+    assert all("jane" not in blob.lower() for blob in blobs)
+    with session_scope(db_url) as session:
+        rows = session.scalars(select(AuditLog).where(AuditLog.action == "export.csv").order_by(AuditLog.id)).all()
+        texts = list(session.scalars(select(Segment.text)))
+    assert [r.details["level"] for r in rows] == ["coding", "segment", "agreement"]
+    assert all(r.actor == "tester" and r.details["rows"] > 0 for r in rows)
+    assert not any(t in json.dumps(r.details) for r in rows for t in texts)
