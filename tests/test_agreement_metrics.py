@@ -14,7 +14,6 @@ from typing import Any
 import krippendorff
 import numpy as np
 import pytest
-from conftest import eval_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +33,7 @@ from pipeline.agreement.metrics import (
     summarise,
 )
 from pipeline.errors import NotComputable
+from tests.conftest import eval_path
 
 
 def close(value: float, expected: float, decimals: int = 3) -> bool:
@@ -302,3 +302,39 @@ def test_two_coder_identities(data: np.ndarray) -> None:
     except NotComputable:
         return
     assert fleiss_kappa(matrix) == pytest.approx(pi, abs=1e-12)
+
+
+# --- cluster bootstrap (theme roll-ups resample segments, not (segment, code) pairs) --------------------------
+def _clustered(n_clusters: int, per_cluster: int, seed: int) -> tuple[np.ndarray, list[int]]:
+    """Synthetic: each cluster's rows share one draw, so rows within a cluster are strongly correlated."""
+    rng = np.random.default_rng(seed)
+    base = _synthetic_binary(n_clusters, 0.75, seed)
+    rows = np.repeat(base, per_cluster, axis=0)
+    noise = rng.random(rows.shape) < 0.05
+    rows = np.where(noise, 1 - rows, rows)
+    return rows, list(np.repeat(np.arange(n_clusters), per_cluster))
+
+
+def test_cluster_bootstrap_matches_a_naive_cluster_resampling_loop() -> None:
+    rows, clusters = _clustered(150, 4, 5)
+    data = RatingMatrix.from_codes(rows, [0, 1])
+    fast = summarise(data, n_boot=2000, seed=3, clusters=clusters)["krippendorff_alpha"]
+    rng = np.random.default_rng(4)
+    by_cluster = rows.reshape(150, 4, 2)
+    naive = []
+    for _ in range(2000):
+        sample = by_cluster[rng.integers(0, 150, 150)].reshape(-1, 2)
+        naive.append(krippendorff_alpha(RatingMatrix.from_codes(sample, [0, 1])))
+    low, high = np.percentile(naive, [2.5, 97.5])
+    assert fast.value == pytest.approx(krippendorff_alpha(data))
+    assert fast.ci_low == pytest.approx(low, abs=0.02)
+    assert fast.ci_high == pytest.approx(high, abs=0.02)
+
+
+def test_cluster_bootstrap_is_wider_when_rows_are_correlated() -> None:
+    rows, clusters = _clustered(100, 5, 6)
+    data = RatingMatrix.from_codes(rows, [0, 1])
+    flat = summarise(data, n_boot=1000, seed=1)["krippendorff_alpha"]
+    clustered = summarise(data, n_boot=1000, seed=1, clusters=clusters)["krippendorff_alpha"]
+    assert clustered.value == flat.value
+    assert (clustered.ci_high - clustered.ci_low) > 1.5 * (flat.ci_high - flat.ci_low)  # type: ignore[operator]

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from test_agreement_db import SYNTHETIC_CODEBOOK, seed_agreement_project
 
 from pipeline.agreement.snapshots import snapshot_agreement
 from pipeline.codebook import codebook_from_data
@@ -27,6 +26,7 @@ from pipeline.store.db import session_scope
 from pipeline.store.models import AgreementSnapshot, AuditLog, Coding, ReviewItem, Suggestion, User
 from pipeline.web.app import create_app
 from pipeline.web.auth import SESSION_COOKIE
+from tests.test_agreement_db import SYNTHETIC_CODEBOOK, seed_agreement_project
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO_ROOT / "test-artifacts"

@@ -49,7 +49,8 @@ def methods_text(options: ReportOptions, *, comparison: str | None = None) -> st
         "A coder who did not rate a unit is treated as missing, not as a 'no'; units rated by fewer than "
         "two coders do not contribute. Coefficients that cannot be computed (a single category, one coder, "
         "no overlap) are reported as not computable with the reason, never as 0.",
-        "Theme and overall rows pool the theme's codes: each (unit, code) pair is one unit.",
+        "Theme and overall rows pool the theme's codes: each (unit, code) pair is one unit, and their "
+        "intervals resample whole units with all their codes (a cluster bootstrap).",
     ]
     if options.ignore_absent:
         parts.append("Units on which no coder applied a code were excluded for that code (rare-code option).")

@@ -80,6 +80,7 @@ class RatingMatrix:
     coders: tuple[str, ...]
     units: tuple[Hashable, ...] = ()
     _patterns: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
+    _pattern_of_rated: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         codes = np.asarray(self.codes, dtype=np.int64)
@@ -92,10 +93,12 @@ class RatingMatrix:
         object.__setattr__(self, "codes", codes)
         rated = codes[(codes != MISSING).any(axis=1)]
         if rated.shape[0]:
-            rows, counts = np.unique(rated, axis=0, return_counts=True)
+            rows, inverse, counts = np.unique(rated, axis=0, return_inverse=True, return_counts=True)
         else:
-            rows, counts = np.empty((0, codes.shape[1]), np.int64), np.empty(0, np.int64)
+            rows, inverse = np.empty((0, codes.shape[1]), np.int64), np.empty(0, np.int64)
+            counts = np.empty(0, np.int64)
         object.__setattr__(self, "_patterns", (rows, counts.astype(np.float64)))
+        object.__setattr__(self, "_pattern_of_rated", np.asarray(inverse).ravel())
 
     # --- constructors ------------------------------------------------------------------------------
     @classmethod
@@ -691,14 +694,42 @@ def _statistics(data: RatingMatrix, level: Level) -> dict[str, tuple[Callable[[]
     }
 
 
-def bootstrap_weights(freq: np.ndarray, n_samples: int, rng: np.random.Generator) -> Iterable[np.ndarray]:
-    """Multinomial pattern counts for ``n_samples`` resamples of the units, in memory-bounded chunks."""
+def bootstrap_weights(
+    freq: np.ndarray, n_samples: int, rng: np.random.Generator, incidence: np.ndarray | None = None
+) -> Iterable[np.ndarray]:
+    """Pattern counts for ``n_samples`` resamples, in memory-bounded chunks.
+
+    Without ``incidence``, ``freq`` counts units per pattern and units are resampled (a multinomial over
+    patterns). With ``incidence`` (clusters × patterns: how many units of each pattern a cluster holds),
+    ``freq`` counts clusters per distinct cluster composition, whole clusters are resampled, and the
+    result is converted back to pattern counts.
+    """
     n = round(float(freq.sum()))
     probs = freq / freq.sum()
     chunk = max(1, _CHUNK_CELLS // max(1, freq.size))
     for start in range(0, n_samples, chunk):
         size = min(chunk, n_samples - start)
-        yield rng.multinomial(n, probs, size=size).astype(np.float64)
+        draws = rng.multinomial(n, probs, size=size).astype(np.float64)
+        yield draws if incidence is None else draws @ incidence
+
+
+def cluster_incidence(data: RatingMatrix, clusters: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct cluster compositions × patterns, how many clusters have each composition).
+
+    ``clusters`` labels each row of ``data.codes`` (for a theme roll-up: the segment of each
+    (segment, code) unit), so the bootstrap can resample segments instead of their codes independently.
+    """
+    if len(clusters) != data.codes.shape[0]:
+        raise ValueError(f"{len(clusters)} cluster labels for {data.codes.shape[0]} units")
+    rated = (data.codes != MISSING).any(axis=1)
+    labels = [c for c, keep in zip(clusters, rated.tolist(), strict=True) if keep]
+    index: dict[Hashable, int] = {}
+    cluster_of = np.fromiter((index.setdefault(c, len(index)) for c in labels), dtype=np.int64, count=len(labels))
+    n_patterns = data._patterns[0].shape[0]
+    incidence = np.zeros((len(index), n_patterns), dtype=np.float64)
+    np.add.at(incidence, (cluster_of, data._pattern_of_rated), 1.0)
+    compositions, counts = np.unique(incidence, axis=0, return_counts=True)
+    return compositions, counts.astype(np.float64)
 
 
 def summarise(
@@ -709,11 +740,13 @@ def summarise(
     seed: int | None = 0,
     confidence: float = 0.95,
     metrics: Sequence[str] = METRICS,
+    clusters: Sequence[Hashable] | None = None,
 ) -> dict[str, Estimate]:
     """Every requested coefficient with a percentile bootstrap interval that resamples units.
 
     All coefficients share the same resamples, so their intervals are comparable. ``n_boot=0`` skips
-    the intervals. Cohen's kappa is reported only for two coders (otherwise with the reason).
+    the intervals. Cohen's kappa is reported only for two coders (otherwise with the reason). With
+    ``clusters`` (one label per row), whole clusters are resampled (see ``cluster_incidence``).
     """
     data = as_matrix(data)
     d = _Design.of(data)
@@ -730,7 +763,8 @@ def summarise(
     reps: dict[str, list[np.ndarray]] = {name: [] for name in live}
     if n_boot > 0 and live:
         rng = np.random.default_rng(seed)
-        for w in bootstrap_weights(d.freq, n_boot, rng):
+        incidence, freq = cluster_incidence(data, clusters) if clusters is not None else (None, d.freq)
+        for w in bootstrap_weights(freq, n_boot, rng, incidence):
             for name in live:
                 reps[name].append(table[name][1](d, w))
     out: dict[str, Estimate] = {}

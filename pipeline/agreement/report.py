@@ -8,9 +8,9 @@ Choices a methods section needs to know (they are also written into the HTML rep
 
 * **Unit of analysis.** For a code, the unit is the segment (or whatever ``unit_id`` names). For a theme,
   every (unit, code) pair of the theme's codes is a unit, rated by each coder who rated that unit for that
-  code; the theme coefficient therefore summarises all binary decisions in the theme. The bootstrap treats
-  those pairs as independent, which makes theme intervals slightly narrower than a unit-clustered
-  bootstrap would.
+  code; the theme coefficient therefore summarises all binary decisions in the theme. Its bootstrap
+  resamples whole segments (each with all its codes), because decisions on one segment's codes are not
+  independent; resampling the pairs would make theme intervals too narrow.
 * **Missing data.** A coder who did not rate a unit is missing for it (not a "no"); coefficients use the
   units rated at least twice (Cohen's kappa: the units both coders rated).
 * **Rare codes.** ``ignore_absent=True`` drops, per code (and per coder pair), the units on which no coder
@@ -169,8 +169,13 @@ def scope_record(
     code: str | None = None,
     theme: tuple[str, str] | None = None,
     coders: Sequence[str] | None = None,
+    clustered: bool = False,
 ) -> AgreementRecord:
-    """Agreement for one set of ``(unit, coder, value)`` rows (``coders`` restricts and orders columns)."""
+    """Agreement for one set of ``(unit, coder, value)`` rows (``coders`` restricts and orders columns).
+
+    ``clustered=True`` is for roll-ups whose units are ``(segment, code)`` tuples: the bootstrap then
+    resamples segments with all their codes.
+    """
     if options.ignore_absent:
         rows = _drop_absent(rows)
     matrix = _matrix(rows, coders)
@@ -180,6 +185,7 @@ def scope_record(
         n_boot=options.n_boot,
         seed=options.seed,
         confidence=options.confidence,
+        clusters=[unit[0] for unit in matrix.units] if clustered else None,  # type: ignore[index]
     )
     return AgreementRecord(
         scope=scope,
@@ -234,10 +240,10 @@ def agreement_report(
                 themes[theme_of[code]].append(code)
         for theme, members in themes.items():
             rows = _rolled_up(by_code, members, options)
-            records.append(scope_record("theme", theme[0], rows, _no_absent(options), theme=theme))
+            records.append(scope_record("theme", theme[0], rows, _no_absent(options), theme=theme, clustered=True))
         if codes:
             rows = _rolled_up(by_code, codes, options)
-            records.append(scope_record("overall", "all", rows, _no_absent(options)))
+            records.append(scope_record("overall", "all", rows, _no_absent(options), clustered=True))
     return records
 
 
