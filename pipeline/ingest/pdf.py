@@ -1,9 +1,10 @@
 """PDF documents (case reviews, reports): text-layer extraction with pypdf, paragraphs as turns.
 
 PDFs are read as documents (``kind="document"``, no speakers): they are reports, serious case reviews
-and minutes rather than interviews. pypdf gives lines, not paragraphs, so paragraphs are rebuilt: a
-blank line always ends one, and so does a line that ends a sentence while falling clearly short of the
-page's usual line length (the ragged end of a paragraph). Page numbers and running headers that repeat
+and minutes rather than interviews. pypdf gives lines, not paragraphs, so paragraphs are
+rebuilt from line positions: a vertical gap wider than the usual line spacing, a change of font size (a
+heading), a new column or page ends one, and so does a line that ends a sentence while falling clearly
+short of the usual line length (the ragged end of a paragraph). Page numbers and running headers that repeat
 on most pages are dropped. A PDF without a text layer (a scan) is refused with a clear reason rather
 than read as empty: it needs OCR first.
 """
@@ -14,10 +15,12 @@ import io
 import logging
 import re
 from collections import Counter
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from pipeline.errors import InputFileError
-from pipeline.ingest.text import split_header
+from pipeline.ingest.text import COMMENT_LINE as _COMMENT
 from pipeline.ingest.types import RawTurn, ReadResult
 from pipeline.settings import Settings
 
@@ -57,37 +60,85 @@ def _open(path: Path, data: bytes):  # type: ignore[no-untyped-def]
     return reader
 
 
-def _page_lines(path: Path, reader) -> list[list[str]]:  # type: ignore[no-untyped-def]
-    pages: list[list[str]] = []
+@dataclass(slots=True)
+class _Line:
+    """One extracted line with its baseline position and font size (None when pypdf gives none)."""
+
+    text: str
+    y: float | None = None
+    size: float | None = None
+
+
+def _extract_lines(page) -> list[_Line]:  # type: ignore[no-untyped-def]
+    """Lines of one page in content order, each with the y of its first text and its font size.
+
+    pypdf's ``visitor_text`` callback reports every text chunk with its matrices; a chunk containing a
+    newline ends the line. Positions let paragraphs be split at vertical gaps instead of guessed.
+    """
+    lines: list[_Line] = [_Line("")]
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        parts = text.split("\n")
+        for index, part in enumerate(parts):
+            if index:
+                lines.append(_Line(""))
+            if part:
+                current = lines[-1]
+                if current.y is None:
+                    current.y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+                    current.size = abs(size * (tm[3] or 1) * (cm[3] or 1))
+                current.text += part
+
+    page.extract_text(visitor_text=visit)
+    return [line for line in lines if line.text.strip()]
+
+
+def _page_lines(path: Path, reader) -> list[list[_Line]]:  # type: ignore[no-untyped-def]
+    pages: list[list[_Line]] = []
     for number, page in enumerate(reader.pages, 1):
         try:
-            text = page.extract_text() or ""
+            pages.append(_extract_lines(page))
         except Exception as exc:  # pypdf raises many types on damaged content streams
             raise InputFileError(
                 path, f"corrupt PDF: page {number} text cannot be extracted ({type(exc).__name__})"
             ) from None
-        pages.append([line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")])
     return pages
 
 
-def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
+def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
     """Remove page numbers, and header/footer lines that repeat on most pages."""
+    running: set[str] = set()
     if len(pages) >= 3:
         edges = Counter(
-            line.strip() for page in pages for line in {*(page[:2]), *(page[-2:])} if line.strip()
+            text for page in pages for text in {line.text.strip() for line in (*page[:2], *page[-2:])}
         )
-        running = {line for line, count in edges.items() if count >= max(3, int(len(pages) * 0.6))}
-    else:
-        running = set()
+        running = {text for text, count in edges.items() if count >= max(3, int(len(pages) * 0.6))}
     return [
-        [line for line in page if not _PAGE_NUMBER.match(line.strip()) and line.strip() not in running]
+        [
+            line
+            for line in page
+            if not _PAGE_NUMBER.match(line.text.strip()) and line.text.strip() not in running
+        ]
         for page in pages
     ]
 
 
-def _paragraphs(lines: list[str]) -> list[str]:
-    widths = sorted(len(line.strip()) for line in lines if line.strip())
+def _typical_gap(pages: list[list[_Line]]) -> float | None:
+    """The usual distance between consecutive baselines (the body text leading)."""
+    gaps = sorted(
+        round(a.y - b.y, 1)
+        for page in pages
+        for a, b in pairwise(page)
+        if a.y is not None and b.y is not None and a.y > b.y
+    )
+    return gaps[len(gaps) // 4] if gaps else None  # lower quartile: paragraph gaps are the large ones
+
+
+def _paragraphs(pages: list[list[_Line]]) -> list[str]:
+    """Group lines into paragraphs at vertical gaps, font-size changes, page breaks and ragged sentence ends."""
+    widths = sorted(len(line.text.strip()) for page in pages for line in page)
     typical = widths[int(len(widths) * 0.8)] if widths else 0
+    gap = _typical_gap(pages)
     paragraphs: list[str] = []
     current: list[str] = []
 
@@ -96,16 +147,29 @@ def _paragraphs(lines: list[str]) -> list[str]:
             paragraphs.append(_join(current))
             current.clear()
 
-    for line in lines:
-        stripped = line.strip()
-        if not stripped:
-            close()
-            continue
-        current.append(stripped)
-        if _SENTENCE_END.search(stripped) and len(stripped) < 0.75 * typical:
-            close()
+    for page in pages:
+        close()
+        previous: _Line | None = None
+        for line in page:
+            stripped = line.text.strip()
+            if previous is not None and _breaks(previous, line, gap):
+                close()
+            current.append(stripped)
+            if _SENTENCE_END.search(stripped) and len(stripped) < 0.75 * typical:
+                close()
+            previous = line
     close()
     return paragraphs
+
+
+def _breaks(previous: _Line, line: _Line, gap: float | None) -> bool:
+    if previous.y is None or line.y is None:
+        return False
+    if line.y >= previous.y:  # moved up: a new column or a block placed out of order
+        return True
+    if gap and previous.y - line.y > 1.35 * gap:
+        return True
+    return bool(previous.size and line.size and abs(previous.size - line.size) > 0.75)
 
 
 def _join(lines: list[str]) -> str:
@@ -123,10 +187,15 @@ def read_pdf(path: Path, data: bytes, settings: Settings) -> ReadResult:
     """Paragraphs of the text layer as speakerless turns; leading ``#`` lines are header."""
     reader = _open(path, data)
     pages = _page_lines(path, reader)
-    chars = sum(len(line.strip()) for page in pages for line in page)
+    chars = sum(len(line.text.strip()) for page in pages for line in page)
     if chars < _MIN_CHARS_PER_PAGE * len(pages) and chars < 200:
         raise InputFileError(path, "no text layer (a scanned PDF?); OCR it first")
-    lines = [line for page in _drop_running_lines(pages) for line in [*page, ""]]
-    header, body = split_header(lines)
-    turns = [RawTurn(text=paragraph) for paragraph in _paragraphs(body)]
+    pages = _drop_running_lines(pages)
+    header: list[str] = []
+    for page in pages:  # leading '#' comment lines of the document are header
+        while page and _COMMENT.match(page[0].text):
+            header.append(page.pop(0).text.strip())
+        if page:
+            break
+    turns = [RawTurn(text=paragraph) for paragraph in _paragraphs(pages)]
     return ReadResult(turns=turns, kind="document", header=header)

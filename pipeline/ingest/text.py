@@ -44,7 +44,7 @@ _MAX_CHAOS = 0.1
 _PREFERRED = ("cp1252", "iso8859_15", "latin_1")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 #: Lines beginning with '#' at the very top of a file are a comment header (provenance, SYNTHETIC marker).
-_COMMENT = re.compile(r"^\s*#")
+COMMENT_LINE = re.compile(r"^\s*#")
 
 
 def sniff_binary(data: bytes) -> str | None:
@@ -120,7 +120,7 @@ def _guess_decode(data: bytes, path: Path) -> str:
 def split_header(lines: Sequence[str]) -> tuple[list[str], list[str]]:
     """Leading ``#`` comment lines (and blank lines among them) -> header; the rest -> body."""
     index = 0
-    while index < len(lines) and (not lines[index].strip() or _COMMENT.match(lines[index])):
+    while index < len(lines) and (not lines[index].strip() or COMMENT_LINE.match(lines[index])):
         index += 1
     header = [line.strip() for line in lines[:index] if line.strip()]
     return header, list(lines[index:])
