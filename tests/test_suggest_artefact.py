@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import skops.io as sio
 from sklearn.base import BaseEstimator
-from test_suggest_synthetic import synthetic_codebook
 
 from pipeline.errors import ModelError
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.model import ESTIMATOR_FILE, SuggestionModel
 from pipeline.suggest.training import TrainingConfig, train_model
+from tests.test_suggest_synthetic import synthetic_codebook
 
 
 def _trained(tmp_path: Path) -> tuple[SuggestionModel, np.ndarray]:

@@ -547,7 +547,9 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
     kinds = dict(
         session.execute(
             select(Transcript.id, Transcript.kind).where(Transcript.id.in_({s.transcript_id for s in segments}))
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     embedder = get_embedder(settings)
     X, _ = embed_texts_cached(session, [s.text for s in segments], embedder)

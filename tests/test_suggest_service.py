@@ -1,0 +1,179 @@
+"""Database side of suggestions on SQLite and PostgreSQL: codebook versions and stale codes, example
+import, suggest_for_segments (cold start and trained; idempotent), retrain and re-scoring the queue.
+
+All texts are SYNTHETIC (see test_suggest_synthetic).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from pipeline.codebook import codebook_from_data
+from pipeline.codebook.store import active_codebook, store_codebook
+from pipeline.embed import text_hash
+from pipeline.errors import ExamplesError
+from pipeline.settings import Settings
+from pipeline.store.db import session_scope
+from pipeline.store.models import (
+    AuditLog,
+    CodebookVersion,
+    Coding,
+    ModelVersion,
+    Segment,
+    Suggestion,
+    Transcript,
+)
+from pipeline.suggest import (
+    new_decisions_since_active_model,
+    retrain,
+    should_retrain,
+    store_examples,
+    suggest_for_segments,
+)
+from pipeline.suggest.examples import read_examples
+from tests.test_suggest_synthetic import SYNTHETIC_CODEBOOK, synthetic_codebook, synthetic_units, write_examples_csv
+
+
+def _interview(session, texts: list[str], name: str = "synthetic-interview") -> list[int]:
+    """A SYNTHETIC anonymised interview transcript with one segment per text."""
+    body = ""
+    transcript = Transcript(
+        content_hash=text_hash(name), source_name=name, format="txt", kind="interview", status="embedded"
+    )
+    session.add(transcript)
+    session.flush()
+    segments = []
+    for i, text in enumerate(texts):
+        start = len(body) + (2 if body else 0)
+        body = f"{body}\n\n{text}" if body else text
+        segments.append(
+            Segment(
+                transcript_id=transcript.id,
+                index=i,
+                start_char=start,
+                end_char=len(body),
+                text=text,
+                text_hash=text_hash(text),
+                speaker_role="participant",
+            )
+        )
+    transcript.anonymised_text = body
+    session.add_all(segments)
+    session.flush()
+    return [s.id for s in segments]
+
+
+def test_store_codebook_is_idempotent_and_marks_changed_codes_stale(db_url: str) -> None:
+    original = synthetic_codebook()
+    changed_data = dict(SYNTHETIC_CODEBOOK)
+    changed_data["themes"] = [dict(t) for t in SYNTHETIC_CODEBOOK["themes"]]
+    changed_data["themes"][1]["codes"] = [dict(c) for c in SYNTHETIC_CODEBOOK["themes"][1]["codes"]]
+    changed_data["themes"][1]["codes"][1]["definition"] = "Any mention of training at all."
+    changed = codebook_from_data(changed_data)
+    with session_scope(db_url) as session:
+        first = store_codebook(session, original)
+        again = store_codebook(session, original)
+        assert first.id == again.id
+        assert session.scalar(select(func.count()).select_from(CodebookVersion)) == 1
+        assert len(first.codes) == 3
+        session.add(ModelVersion(version="m1", path="/nowhere", codebook_id=first.id, embedding_model="x"))
+        session.flush()
+        second = store_codebook(session, changed)
+        assert second.id != first.id and second.is_active and not first.is_active
+        model = session.scalar(select(ModelVersion).where(ModelVersion.version == "m1"))
+        assert model.stale_codes == ["training_gaps"]
+        assert active_codebook(session) == changed
+        store_codebook(session, original)  # restoring the wording clears it
+        assert model.stale_codes == []
+        assert session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action.like("codebook.%"))) >= 3
+
+
+def test_import_examples_is_idempotent_per_coder(db_url: str, tmp_path: Path) -> None:
+    units = synthetic_units(n_per_code=4)
+    path = write_examples_csv(tmp_path / "ex.csv", units, coders=("coder_a", "coder_b"))
+    examples = read_examples(path)
+    with session_scope(db_url) as session:
+        stats = store_examples(session, examples, source_name="ex.csv", content_hash="h1")
+        assert (stats.units, stats.new_segments, stats.codings_created) == (12, 12, 12 * 3 * 2)
+        transcript = session.scalar(select(Transcript).where(Transcript.kind == "import"))
+        segment = session.scalar(select(Segment).where(Segment.external_id == units[0][0]))
+        assert transcript.anonymised_text[segment.start_char : segment.end_char] == units[0][1]
+    with session_scope(db_url) as session:
+        again = store_examples(session, examples, source_name="ex.csv", content_hash="h1")
+        assert (again.new_segments, again.codings_created, again.codings_unchanged) == (0, 0, 72)
+        assert session.scalar(select(func.count()).select_from(Coding).where(Coding.source == "import")) == 72
+    # The same unit id with another text is refused, naming the file and unit.
+    changed = dataclasses.replace(examples, units={**examples.units, units[0][0]: "A different synthetic text."})
+    with pytest.raises(ExamplesError, match=rf"other\.csv: unit '{units[0][0]}' was imported before"):
+        with session_scope(db_url) as session:
+            store_examples(session, changed, source_name="other.csv", content_hash="h2")
+
+
+def test_cold_start_suggestions_are_idempotent(db_url: str, project: Path) -> None:
+    settings = Settings()
+    texts = [t for _, t, _ in synthetic_units(n_per_code=3, seed=5)]
+    texts.append(texts[0])  # an exact duplicate shares the group key
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        ids = _interview(session, texts)
+        stats = suggest_for_segments(session, ids, settings)
+    assert stats.suggestions == len(texts) * 3 and stats.cold_start == stats.suggestions
+    assert stats.applied == 0 and stats.queued > 0
+    assert stats.model_version.startswith("coldstart-")
+    with session_scope(db_url) as session:
+        again = suggest_for_segments(session, ids, settings)
+        assert again.suggestions == 0 and again.skipped_existing == len(texts) * 3
+        rows = session.scalars(select(Suggestion)).all()
+        assert len(rows) == len(texts) * 3
+        assert {r.status for r in rows} <= {"queued", "dropped"}
+        assert all(r.priority > 0 for r in rows if r.status == "queued")
+        by_segment = {(r.segment_id, r.code_key): r.group_key for r in rows}
+        assert by_segment[(ids[0], "family_engagement")] == by_segment[(ids[-1], "family_engagement")]
+        assert by_segment[(ids[0], "family_engagement")] != by_segment[(ids[1], "family_engagement")]
+
+
+def test_retrain_activates_a_model_and_rescores_the_queue(db_url: str, project: Path, tmp_path: Path) -> None:
+    settings = Settings(retrain_min_new_decisions=10)
+    train_units = synthetic_units(n_per_code=16, seed=11)
+    examples = read_examples(write_examples_csv(tmp_path / "ex.csv", train_units))
+    new_texts = [t for _, t, _ in synthetic_units(n_per_code=4, seed=12)]
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        ids = _interview(session, new_texts)
+        cold = suggest_for_segments(session, ids, settings)
+        store_examples(session, examples, source_name="ex.csv", content_hash="train")
+        assert should_retrain(session, settings)
+    with session_scope(db_url) as session:
+        row = retrain(session, settings)
+        assert row is not None and row.is_active
+        assert Path(row.path, "estimator.skops").is_file() and Path(row.path).parent == project / "models"
+        assert row.card["codes"]["online_radicalisation"]["mode"] == "model"
+        assert new_decisions_since_active_model(session) == 0
+    with session_scope(db_url) as session:
+        old = session.scalars(select(Suggestion).where(Suggestion.model_version == cold.model_version)).all()
+        assert {s.status for s in old} <= {"superseded", "dropped"}
+        assert sum(s.status == "superseded" for s in old) == cold.queued
+        new = session.scalars(select(Suggestion).where(Suggestion.model_version == row.version)).all()
+        assert len(new) == cold.queued  # only the queued (segment, code) pairs were re-scored
+        # Suggesting for the segments now scores the remaining pairs with the trained model, once.
+        stats = suggest_for_segments(session, ids, settings)
+        assert stats.model_version == row.version
+        assert stats.suggestions == len(ids) * 3 - cold.queued
+        assert stats.applied > 0
+        applied = session.scalars(select(Coding).where(Coding.source == "model")).all()
+        assert {c.coder for c in applied} == {f"model:{row.version}"}
+        assert all(c.suggestion_id is not None and c.applied for c in applied)
+        assert suggest_for_segments(session, ids, settings).suggestions == 0
+
+
+def test_retrain_without_enough_labels_stays_in_cold_start(db_url: str, project: Path, tmp_path: Path) -> None:
+    examples = read_examples(write_examples_csv(tmp_path / "few.csv", synthetic_units(n_per_code=3)))
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        store_examples(session, examples, source_name="few.csv", content_hash="few")
+        assert retrain(session, Settings()) is None
+        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 0
