@@ -8,15 +8,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import eval_path
 from sqlalchemy import select
-from test_export_fixtures import SeededProject, seed_project
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import ExportError
 from pipeline.store.db import session_scope
 from pipeline.store.models import AuditLog
+from tests.conftest import eval_path
+from tests.test_export_fixtures import SeededProject, seed_project
 
 runner = CliRunner()
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from test_export_fixtures import RAW_ONLY, SeededProject, seed_project
 
 from pipeline.errors import ExportError
 from pipeline.export import consensus, export_csv
 from pipeline.export.tabular import AGREEMENT_COLUMNS, CODING_COLUMNS, SEGMENT_COLUMNS
 from pipeline.store.db import session_scope
 from pipeline.store.models import AuditLog, Coding, Segment
+from tests.test_export_fixtures import RAW_ONLY, SeededProject, seed_project
 
 
 @pytest.fixture

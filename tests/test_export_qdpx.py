@@ -7,19 +7,23 @@ Schema checks read the official REFI project XSD from ../shared/eval/refi_qda an
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
+import defusedxml.ElementTree
 import pytest
-from conftest import eval_path
 from sqlalchemy import select
-from test_export_fixtures import RAW_ONLY, T1_FILE, SeededProject, seed_project
 
+from pipeline.codebook.refi import codebook_to_qdc
 from pipeline.errors import ExportError
 from pipeline.export import export_qdpx, guids, parse_project, read_qdpx, read_source_text, validate_qde
 from pipeline.export.records import PROJECT_SOURCES
+from pipeline.export.refi import RefiCode
 from pipeline.store.db import session_scope
 from pipeline.store.models import AuditLog, Coding, Segment, Transcript
+from tests.conftest import eval_path
+from tests.test_export_fixtures import RAW_ONLY, T1_FILE, SeededProject, seed_project
 
 
 def _xsd() -> Path:
@@ -52,12 +56,16 @@ def _db_codings(url: str) -> set[tuple[int, str, str]]:
         return {(int(s), str(c), str(u)) for s, c, u in rows}
 
 
+def _code_key(code: RefiCode) -> str:
+    """The qualcode id a code carries in its description (``[qualcode id: x]``), else its name."""
+    match = re.search(r"\[qualcode id: ([a-z0-9_]+)\]", code.description or "")
+    return match.group(1) if match else code.name
+
+
 def _exported_codings(path: Path, url: str) -> set[tuple[int, str, str]]:
     """(segment id, code, coder) read back from the archive, mapping selections to segments by offsets."""
     project = read_qdpx(path)
-    code_keys = {
-        guids.code_guid(k): k for k in ("referral_route", "referral_delay", "family_support", "school_involvement")
-    }
+    code_keys = {guid: _code_key(code) for guid, code in project.code_by_guid().items()}
     with session_scope(url) as session:
         by_offsets = {
             (guids.source_guid(h), s, e): seg
@@ -173,12 +181,17 @@ def test_codebook_notes_variables_and_cases(seeded: SeededProject, db_url: str, 
     _export(db_url, out)
     project = read_qdpx(out)
     codes = project.code_by_guid()
-    route = codes[guids.code_guid("referral_route")]
-    assert route.is_codable and route.description == seeded.codebook.code("referral_route").definition
+    by_key = {_code_key(code): code for code in codes.values()}
+    route = by_key["referral_route"]
+    assert route.is_codable
+    assert (route.description or "").startswith(seeded.codebook.code("referral_route").definition)
     theme = codes[route.parent_guid or ""]
     assert (theme.name, theme.is_codable) == ("Referral", False)
-    orphan = codes[guids.code_guid("school_involvement")]
+    orphan = by_key["school_involvement"]
     assert codes[orphan.parent_guid or ""].name == "Not in codebook"
+    # The CodeBook is the .qdc exporter's: same GUIDs as a codebook-only export of the same codebook.
+    qdc = defusedxml.ElementTree.fromstring(codebook_to_qdc(seeded.codebook))
+    assert {c.get("guid") for c in qdc.iter("{urn:QDA-XML:codebook:1.0}Code")} <= set(codes)
 
     noted = [c for s in project.text_sources for sel in s.selections for c in sel.codings if c.note_guids]
     assert len(noted) == 1

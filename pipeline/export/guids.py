@@ -19,13 +19,14 @@ QUALCODE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:qualcode:refi-qda")
 
 
 def guid(kind: str, *parts: object) -> str:
-    """The GUID of a ``kind`` of object identified by ``parts`` (lower-case, hyphenated).
+    """The GUID of a ``kind`` of object identified by ``parts`` (upper-case, hyphenated).
 
     ``kind`` keeps the spaces apart: a code and a coder both called ``risk`` get different GUIDs.
-    Parts are joined with a unit separator that cannot occur in keys, names or numbers.
+    Parts are joined with a unit separator that cannot occur in keys, names or numbers. Upper case as
+    ATLAS.ti and ``pipeline.codebook.refi`` write them, so one project file does not mix both cases.
     """
     name = "\x1f".join([kind, *(str(p) for p in parts)])
-    return str(uuid.uuid5(QUALCODE_NAMESPACE, name))
+    return str(uuid.uuid5(QUALCODE_NAMESPACE, name)).upper()
 
 
 def user_guid(coder: str) -> str:

@@ -5,10 +5,11 @@ What goes in, and why:
 * **Users**: one per coder whose decisions are exported (a model counts as the coder ``model:<version>``)
   plus ``qualcode`` for the sources. GUIDs are UUID5 of the coder's name, so a coder is the same user in
   every export.
-* **CodeBook**: each theme is a parent ``Code`` with ``isCodable="false"`` (coders never apply a theme
-  itself) and its codes nested under it with ``isCodable="true"``; a code's ``Description`` is its
-  definition. Codes that decisions use but the codebook lacks go under a non-codable parent
-  "Not in codebook" so no coding points at a missing code.
+* **CodeBook**: written by the codebook's own REFI writer (``pipeline.codebook.refi``, see
+  ``pipeline.export.codebook_xml``): each theme is a parent ``Code`` with ``isCodable="false"`` (coders
+  never apply a theme itself) and its codes nested under it with ``isCodable="true"``; a code's
+  ``Description`` is its definition, then its include/exclude rules and examples. Codes that decisions
+  use but the codebook lacks go under a non-codable parent "Not in codebook".
 * **Sources**: one ``TextSource`` per transcript whose text is the *anonymised* text, stored as UTF-8 in
   ``Sources/<guid>.txt`` and referenced as ``internal://<guid>.txt``. Raw text is never stored by qualcode,
   so it cannot be exported.
@@ -48,6 +49,7 @@ from pipeline.codebook import Codebook
 from pipeline.errors import ExportError
 from pipeline.export import guids
 from pipeline.export._files import atomic_output, iso_utc
+from pipeline.export.codebook_xml import project_codebook
 from pipeline.export.records import (
     ADJUDICATION,
     PROJECT_SOURCES,
@@ -74,7 +76,6 @@ from pipeline.store.audit import audit
 Resolve = Literal["all", "adjudicated"]
 SourceText = Literal["anonymised"]
 SYSTEM_USER = "qualcode"
-NOT_IN_CODEBOOK = "Not in codebook"
 #: Zip member timestamp: fixed, so archives of equal content are byte-identical (zip's epoch is 1980).
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -154,37 +155,6 @@ def select_codings(session: Session, filters: Filters, resolve: Resolve) -> list
 # --------------------------------------------------------------------------------------------------
 # XML parts
 # --------------------------------------------------------------------------------------------------
-def codebook_element(parent: ET.Element, codebook: Codebook | None, used_codes: Iterable[str]) -> tuple[int, int]:
-    """Append ``<CodeBook>``: themes as non-codable parents, codes nested. Returns (codes, codes not in book)."""
-    book = _sub(parent, "CodeBook")
-    codes_el = _sub(book, "Codes")
-    known: set[str] = set()
-    n_codes = 0
-    if codebook is not None:
-        for theme in codebook.themes:
-            theme_el = _sub(codes_el, "Code", guid=guids.theme_guid(theme.id), name=theme.name, isCodable="false")
-            if theme.description:
-                _sub(theme_el, "Description", theme.description)
-            for code in theme.codes:
-                code_el = _sub(theme_el, "Code", guid=guids.code_guid(code.id), name=code.name, isCodable="true")
-                if code.definition:
-                    _sub(code_el, "Description", code.definition)
-                known.add(code.id)
-                n_codes += 1
-    missing = sorted(set(used_codes) - known)
-    if missing:
-        orphan_el = _sub(
-            codes_el, "Code", guid=guids.theme_guid("\x00not-in-codebook"), name=NOT_IN_CODEBOOK, isCodable="false"
-        )
-        _sub(orphan_el, "Description", "Codes used in decisions that the exported codebook does not define.")
-        for key in missing:
-            _sub(orphan_el, "Code", guid=guids.code_guid(key), name=key, isCodable="true")
-    if len(codes_el) == 0:
-        # The schema needs at least one Code; a project with no codebook and no codings still validates.
-        _sub(codes_el, "Code", guid=guids.theme_guid("\x00empty"), name="(no codes)", isCodable="false")
-    return n_codes + len(missing), len(missing)
-
-
 VARIABLES: tuple[tuple[str, str, str], ...] = (
     # (SourceRecord attribute, variable name, REFI typeOfVariable)
     ("site_code", "site_code", "Text"),
@@ -250,6 +220,7 @@ def _source_element(
     decisions: Sequence[CodingRecord],
     notes: list[tuple[str, CodingRecord]],
     counts: _Counts,
+    code_guids: dict[str, str],
     hide_file_names: bool,
     out_path: Path,
 ) -> None:
@@ -295,7 +266,7 @@ def _source_element(
                 creatingUser=guids.user_guid(record.coder),
                 creationDateTime=iso_utc(record.created_at),
             )
-            _sub(coding, "CodeRef", targetGUID=guids.code_guid(record.code_key))
+            _sub(coding, "CodeRef", targetGUID=code_guids[record.code_key])
             if record.note:
                 note_id = guids.note_guid(coding_id)
                 _sub(coding, "NoteRef", targetGUID=note_id)
@@ -399,7 +370,8 @@ def export_qdpx(
     users = _sub(root, "Users")
     for name in sorted({SYSTEM_USER, *coders_used}):
         _sub(users, "User", guid=guids.user_guid(name), name=name)
-    n_codes, n_missing = codebook_element(root, book, {r.code_key for r in decisions})
+    codebook_xml = project_codebook(book, {r.code_key for r in decisions})
+    root.append(codebook_xml.element)
     _variables_element(root, transcripts)
     _cases_element(root, transcripts)
 
@@ -415,7 +387,17 @@ def export_qdpx(
             for source in transcripts:
                 text = source_text(session, source.transcript_id)
                 decided = by_transcript.get(source.transcript_id, [])
-                _source_element(sources_el, source, len(text), decided, notes, counts, hide_file_names, out_path)
+                _source_element(
+                    sources_el,
+                    source,
+                    len(text),
+                    decided,
+                    notes,
+                    counts,
+                    codebook_xml.code_guids,
+                    hide_file_names,
+                    out_path,
+                )
                 archive.writestr(_zip_info(_source_member(source)), _utf8(text, source, out_path))
         _notes_element(root, notes)
         _sub(
@@ -442,9 +424,9 @@ def export_qdpx(
         selections=counts.selections,
         codings=counts.codings,
         users=len({SYSTEM_USER, *coders_used}),
-        codes=n_codes,
+        codes=codebook_xml.n_codes,
         notes=len(notes),
-        codes_not_in_codebook=n_missing,
+        codes_not_in_codebook=len(codebook_xml.not_in_codebook),
         resolve=resolve,
         coding_sources=filters.sources,
     )
@@ -462,4 +444,4 @@ def export_qdpx(
     return summary
 
 
-__all__ = ["NS", "QdpxSummary", "codebook_element", "export_qdpx", "select_codings"]
+__all__ = ["NS", "QdpxSummary", "export_qdpx", "select_codings"]
