@@ -338,3 +338,30 @@ def test_cluster_bootstrap_is_wider_when_rows_are_correlated() -> None:
     clustered = summarise(data, n_boot=1000, seed=1, clusters=clusters)["krippendorff_alpha"]
     assert clustered.value == flat.value
     assert (clustered.ci_high - clustered.ci_low) > 1.5 * (flat.ci_high - flat.ci_low)  # type: ignore[operator]
+
+
+# --- real disagreement: narrative_frames raw per-coder answers ------------------------------------------------
+@pytest.mark.eval
+def test_narrative_frames_alpha_and_kappa_match_independent_implementations() -> None:
+    """Per question: our alpha equals the krippendorff package; annotator1-2 kappa equals sklearn's."""
+    from sklearn.metrics import cohen_kappa_score
+
+    raw = json.loads(eval_path("narrative_frames", "full_annotations.json").read_text(encoding="utf-8"))
+    articles = sorted(raw, key=int)
+    questions = [k for k in raw[articles[0]] if not k.startswith("_")]
+    binary = {"yes": 1.0, "no": 0.0}
+    for q in questions:
+        arr = np.array(
+            [
+                [binary.get(raw[a][q][1][i], np.nan) if raw[a][q][1][i] != -1 else np.nan for a in articles]
+                for i in range(4)
+            ]
+        )
+        ours = krippendorff_alpha(RatingMatrix.from_array(arr.tolist(), coders_by_units=True, categories=(0, 1)))
+        assert ours == pytest.approx(
+            krippendorff.alpha(reliability_data=arr, level_of_measurement="nominal"), abs=1e-9
+        ), q
+        both = ~np.isnan(arr[0]) & ~np.isnan(arr[1])
+        pair = RatingMatrix.from_codes(arr[:2, both].T.astype(int), categories=(0, 1))
+        if len(np.unique(arr[:2, both])) > 1:
+            assert cohen_kappa(pair) == pytest.approx(cohen_kappa_score(arr[0, both], arr[1, both]), abs=1e-9), q

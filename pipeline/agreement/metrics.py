@@ -147,25 +147,29 @@ class RatingMatrix:
 
         A repeated (unit, coder) keeps the last value, as a later decision supersedes an earlier one.
         """
+        # Written for speed (reports build one matrix per code, theme and coder pair): plain dict
+        # factorisation in comprehensions, no per-value function calls on the common path.
+        rows = [r for r in records if r[2] is not None and r[2] == r[2]]  # r[2] != r[2] only for NaN
         unit_index: dict[Hashable, int] = {}
         coder_index: dict[str, int] = {}
-        triples: list[tuple[int, int, Hashable]] = []
-        for unit, coder, value in records:
-            if _is_missing(value):
-                continue
-            u = unit_index.setdefault(unit, len(unit_index))
-            c = coder_index.setdefault(coder, len(coder_index))
-            triples.append((u, c, _normalise(value)))
-        cats = _category_order([t[2] for t in triples] if categories is None else list(categories))
+        u_idx = [unit_index.setdefault(r[0], len(unit_index)) for r in rows]
+        c_idx = [coder_index.setdefault(r[1], len(coder_index)) for r in rows]
+        if categories is None:
+            values = [_normalise(r[2]) for r in rows]
+            cats = _category_order(values)
+        else:
+            values = [r[2] for r in rows]
+            cats = _category_order(list(categories))
+        # dict look-up treats 1, 1.0, True and numpy integers as the same key (equal hashes).
         index = {cat: i for i, cat in enumerate(cats)}
+        try:
+            cat_idx = [index[v] for v in values]
+        except (KeyError, TypeError):
+            bad = next(v for v in values if _normalise(v) not in index)
+            raise ValueError(f"value {bad!r} is not one of the declared categories") from None
         codes = np.full((len(unit_index), len(coder_index)), MISSING, dtype=np.int64)
-        if triples:
-            try:
-                cat_idx = [index[t[2]] for t in triples]
-            except KeyError as exc:
-                raise ValueError(f"value {exc.args[0]!r} is not one of the declared categories") from None
-            arr = np.array([(t[0], t[1]) for t in triples], dtype=np.int64)
-            codes[arr[:, 0], arr[:, 1]] = cat_idx
+        if rows:
+            codes[np.asarray(u_idx), np.asarray(c_idx)] = cat_idx
         return cls(codes, tuple(cats), tuple(coder_index), tuple(unit_index))
 
     @classmethod
