@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import CODEBOOK_PATH, eval_path
 
 from pipeline.codebook import (
     FORMAT,
@@ -23,6 +22,7 @@ from pipeline.codebook import (
     loads_codebook,
 )
 from pipeline.errors import CodebookError
+from tests.conftest import CODEBOOK_PATH, eval_path
 
 VALID = textwrap.dedent(
     """\

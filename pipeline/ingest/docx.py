@@ -75,15 +75,20 @@ def _table_lines(table: object) -> list[str]:
             continue
         if row_index == 0 and all(_HEADER_CELL.match(c) for c in cells):
             continue  # a heading row such as "Speaker | Text"
-        if len(cells) >= 2 and _TIME_CELL.match(cells[0]):
-            timestamp = cells.pop(0).strip("[]")
-            cells[0] = f"[{timestamp}] {cells[0]}"
-        if len(cells) == 2 and len(cells[0]) <= 60 and "\n" not in cells[0] and not cells[0].endswith(":"):
-            lines.append(f"{cells[0]}: {cells[1]}")
+        timestamp = cells.pop(0).strip("[]") if len(cells) >= 2 and _TIME_CELL.match(cells[0]) else None
+        stamp = f"[{timestamp}] " if timestamp else ""
+        if len(cells) == 2 and _looks_like_label(cells[0]):
+            lines.append(f"{stamp}{cells[0]}: {cells[1]}")
+        elif len(cells) == 1 and timestamp and _looks_like_label(cells[0]):
+            lines.append(f"{stamp}{cells[0]}:")  # a speaker with nothing said (an empty or merged text cell)
         else:
-            lines.extend(" ".join(cells).split("\n"))
+            lines.extend((stamp + " ".join(cells)).split("\n"))
         lines.append("")
     return lines
+
+
+def _looks_like_label(cell: str) -> bool:
+    return len(cell) <= 60 and "\n" not in cell and not cell.endswith((":", ".", "?", "!"))
 
 
 def read_docx(path: Path, data: bytes, settings: Settings) -> ReadResult:
