@@ -157,10 +157,20 @@ def to_html(
         cell_class=lambda m, v: cell_class(m, v, options),
         code_names=dict(code_names or {}),
         generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        n_not_computable=sum(
-            1 for r in records for m in METRICS if (e := r.estimates.get(m)) is not None and e.value is None
-        ),
+        not_computed=not_computed(records),
     )
+
+
+def not_computed(records: Sequence[AgreementRecord]) -> list[tuple[str, list[str]]]:
+    """Reasons a coefficient is missing, each with the rows it applies to (grouped, so a report with
+    twenty four-coder codes says "Cohen's kappa needs exactly two coders" once, not twenty times)."""
+    grouped: dict[str, list[str]] = {}
+    for rec in records:
+        for metric in METRICS:
+            est = rec.estimates.get(metric)
+            if est is not None and est.value is None and est.reason:
+                grouped.setdefault(est.reason, []).append(rec.key)
+    return list(grouped.items())
 
 
 def render(
