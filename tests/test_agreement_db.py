@@ -306,4 +306,9 @@ def test_cli_from_db(project_db, tmp_path) -> None:  # type: ignore[no-untyped-d
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["meta"]["comparison"] == "human_model"
+    result = CliRunner().invoke(app, ["agreement", "--from-db", "--bootstrap", "20", "--snapshot", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert "snapshot stored" in result.stderr and "alert: [human_human] theme risk" in result.stderr
+    with session_scope(project_db["url"]) as s:  # the stored codebook was used (themes present)
+        assert s.scalar(select(AgreementSnapshot).where(AgreementSnapshot.scope == "theme")) is not None
     assert ("theme", "risk") in {(r["scope"], r["key"]) for r in payload["records"]}

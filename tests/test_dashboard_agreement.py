@@ -111,6 +111,9 @@ def test_dashboard_table_and_charts(client: TestClient, dashboard_db: dict[str, 
     assert html.count("<svg") >= 4 and "No snapshots yet" in html
     assert "style=" not in html.split("<main", 1)[1]  # the CSP forbids inline styles
     assert "carl" in html and "Share of suggestions accepted" in html
+    batch2 = client.get(f"/lead/agreement?batch={dashboard_db['batches'][1]}")
+    assert batch2.status_code == 200 and f"(batch {dashboard_db['batches'][1]})" in batch2.text
+    assert re.search(r'<th scope="row" class="name">Online risk</th>\s*<td class="num">6</td>', batch2.text)
     model = client.get("/lead/agreement?comparison=human_model")
     assert model.status_code == 200 and "Model vs coders" in model.text
     assert client.get("/lead/agreement?comparison=bogus").status_code == 422

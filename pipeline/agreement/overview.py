@@ -17,7 +17,7 @@ from pipeline.agreement.codebook_view import CodebookView, active_codebook
 from pipeline.agreement.decisions import Comparison, db_report
 from pipeline.agreement.report import AgreementRecord, ReportOptions
 from pipeline.settings import Settings
-from pipeline.store.models import ReviewItem, Suggestion, User, utcnow
+from pipeline.store.models import Batch, ReviewItem, Suggestion, User, utcnow
 
 THROUGHPUT_DAYS = 7
 
@@ -156,13 +156,27 @@ def coder_workload(session: Session, now: dt.datetime | None = None) -> tuple[li
 
 
 def build_overview(
-    session: Session, settings: Settings, comparison: Comparison = "human_human", *, now: dt.datetime | None = None
+    session: Session,
+    settings: Settings,
+    comparison: Comparison = "human_human",
+    *,
+    batch_id: int | None = None,
+    now: dt.datetime | None = None,
 ) -> Overview:
-    """Agreement per theme and code (live, with bootstrap intervals), suggestion acceptance and workload."""
+    """Agreement per theme and code (live, with bootstrap intervals), suggestion acceptance and workload.
+
+    ``batch_id`` restricts the agreement figures to the segments of one transcript batch.
+    """
     book = active_codebook(session, settings)
-    records = db_report(session, comparison, book, report_options(settings))
+    records = db_report(session, comparison, book, report_options(settings), batch_id=batch_id)
     workload, unassigned = coder_workload(session, now)
     return Overview(comparison, book, records, acceptance_by_code(session), workload, unassigned)
+
+
+def recent_batches(session: Session, limit: int = 50) -> list[tuple[int, dt.datetime | None, int]]:
+    """(id, started at, transcripts done) of the latest batches, newest first (for a batch filter)."""
+    rows = session.execute(select(Batch.id, Batch.started_at, Batch.files_done).order_by(Batch.id.desc()).limit(limit))
+    return [(int(i), at, int(done or 0)) for i, at, done in rows]
 
 
 def theme_records(

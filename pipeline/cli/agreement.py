@@ -34,6 +34,9 @@ def agreement(
     bootstrap: int | None = typer.Option(None, "--bootstrap", help="Bootstrap resamples (default: settings)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     no_pairs: bool = typer.Option(False, "--no-pairs", help="Omit per coder-pair rows."),
+    snapshot: bool = typer.Option(
+        False, "--snapshot", help="With --from-db: also store an agreement snapshot and print its alerts."
+    ),
     config: Path | None = ConfigOption,
     database_url: str | None = DatabaseOption,
 ) -> None:
@@ -43,6 +46,8 @@ def agreement(
 
     if (codings is None) == (not from_db):
         raise typer.BadParameter("give exactly one of --codings FILE or --from-db")
+    if snapshot and not from_db:
+        raise typer.BadParameter("--snapshot needs --from-db")
     if fmt not in ("json", "csv", "html"):
         raise typer.BadParameter(f"--format must be json, csv or html, not {fmt!r}")
     if level not in ("nominal", "ordinal", "interval", "ratio"):
@@ -76,6 +81,13 @@ def agreement(
         with session_scope(url) as session:
             book = CodebookView.from_codebook(book) if book is not None else active_codebook(session, settings)
             records = db_report(session, comparison, book, options, batch_id=batch)  # type: ignore[arg-type]
+            if snapshot:
+                from pipeline.agreement.snapshots import snapshot_agreement
+
+                flags = snapshot_agreement(session, settings, batch_id=batch, codebook=book)
+                for flag in flags:
+                    typer.secho(f"alert: {flag}", fg=typer.colors.YELLOW, err=True)
+                typer.echo(f"snapshot stored: {len(flags)} alert(s)", err=True)
         meta.update(
             source="project database" + (f", batch {batch}" if batch is not None else ""),
             comparison=comparison,

@@ -26,7 +26,7 @@ from pipeline.agreement.adjudicate import adjudicate, list_disagreements
 from pipeline.agreement.decisions import COMPARISONS
 from pipeline.agreement.export import METRIC_LABELS, cell_class, render
 from pipeline.agreement.metrics import METRICS
-from pipeline.agreement.overview import build_overview, report_options, theme_records
+from pipeline.agreement.overview import build_overview, recent_batches, report_options, theme_records
 from pipeline.agreement.snapshots import history, latest_flags, snapshot_agreement
 from pipeline.agreement.svg import Bar, SeriesPoint, bar_chart, line_chart
 from pipeline.settings import Settings
@@ -62,10 +62,14 @@ def _table_helpers(settings: Settings) -> dict[str, object]:
 
 @router.get("")
 def dashboard(
-    request: Request, db: DB, user: CurrentUser = LeadUser, comparison: ComparisonParam = "human_human"
+    request: Request,
+    db: DB,
+    user: CurrentUser = LeadUser,
+    comparison: ComparisonParam = "human_human",
+    batch: int | None = Query(None, description="Only segments of this transcript batch."),
 ) -> Response:
     settings = _settings(request)
-    overview = build_overview(db, settings, comparison)
+    overview = build_overview(db, settings, comparison, batch_id=batch)
     names = {t.id: t.name for t in overview.codebook.themes} if overview.codebook else {}
     trend = {
         names.get(key, key): [SeriesPoint(p.at, p.value, p.ci_low, p.ci_high) for p in points]
@@ -109,6 +113,8 @@ def dashboard(
         throughput_chart=throughput,
         code_name=code_name,
         n_boot=settings.bootstrap_samples,
+        batches=recent_batches(db),
+        batch=batch,
         **_table_helpers(settings),
     )
 
