@@ -103,6 +103,11 @@ def test_repeated_capitalised_phrase_becomes_a_speaker_but_a_single_one_does_not
     assert doc.kind == "document" and len(doc.turns) == 2
 
 
+def test_word_line_and_page_breaks_are_newlines(tmp_path: Path) -> None:
+    doc = read_document(_write(tmp_path / "vt.txt", "Interviewer: one\x0bstill one\x0cP1: two\r\nmore\rend"))
+    assert [(t.speaker, t.text) for t in doc.turns] == [("Interviewer", "one\nstill one"), ("P1", "two\nmore\nend")]
+
+
 def test_content_hash_is_sha256_of_raw_bytes(tmp_path: Path) -> None:
     path = _write(tmp_path / "h.txt", "Interviewer: a\nP1: b\n")
     assert read_document(path).content_hash == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -42,7 +42,7 @@ _MAX_CHAOS = 0.1
 #: Encodings preferred when they decode as cleanly as the best guess: UK transcripts that are not UTF-8
 #: are almost always Windows-1252, and charset-normalizer ranks look-alikes (cp1250) first on short texts.
 _PREFERRED = ("cp1252", "iso8859_15", "latin_1")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 #: Lines beginning with '#' at the very top of a file are a comment header (provenance, SYNTHETIC marker).
 COMMENT_LINE = re.compile(r"^\s*#")
 
@@ -82,7 +82,8 @@ def decode_text(data: bytes, path: Path) -> str:
             text = _guess_decode(data, path)
     if text.startswith("\ufeff"):
         text = text[1:]
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Word's manual line break arrives as a vertical tab, a page break as a form feed: both are newlines.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x0b", "\n").replace("\x0c", "\n")
     controls = len(_CONTROL.findall(text))
     if controls > max(8, len(text) // 100):
         raise InputFileError(path, f"binary file: {controls} control characters in the decoded text")
