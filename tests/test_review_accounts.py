@@ -134,3 +134,9 @@ def test_demo_users_are_created_once_with_random_passwords(sqlite_url: str) -> N
             assert authenticate(db, name, password).username == name
         roles = dict(db.execute(select(User.username, User.role)).all())
     assert roles == {"demo-lead": "lead", "demo-coder": "coder"}
+
+
+def test_production_hasher_uses_rfc9106_strength() -> None:
+    from pipeline.review import accounts
+
+    assert accounts._hasher.time_cost >= 3 and accounts._hasher.memory_cost >= 64 * 1024

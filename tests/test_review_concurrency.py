@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from pipeline.errors import ConflictError
@@ -20,10 +21,16 @@ from pipeline.review.queue import ActingUser, enqueue_suggestions, lease_next
 from pipeline.settings import get_settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import AuditLog, Coding, ReviewItem, utcnow
-from tests.e2e.seed import seed_all
+from tests.e2e.seed import fast_password_hashing, seed_all
 
 N_CODERS = 20
 LEASE_SECONDS = 1
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_password_hashing(monkeypatch)
+
 
 
 def test_twenty_coders_no_double_assignment_no_lost_decision(db_url: str) -> None:

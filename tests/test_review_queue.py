@@ -18,7 +18,13 @@ from pipeline.review.queue import ActingUser, enqueue_suggestions, lease_next, q
 from pipeline.settings import Settings, get_settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import AuditLog, Coding, ReviewItem, Suggestion, utcnow
-from tests.e2e.seed import EMBEDDING_MODEL, Seeded, seed_all
+from tests.e2e.seed import EMBEDDING_MODEL, Seeded, fast_password_hashing, seed_all
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_password_hashing(monkeypatch)
+
 
 
 @pytest.fixture

@@ -36,9 +36,7 @@ USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 DEMO_USERS = (("demo-lead", "lead"), ("demo-coder", "coder"))
 
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so that a failed log-in costs the same time either way
-# and response times do not reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_dummy_hashes: dict[int, str] = {}
 _GENERIC_FAILURE = "invalid username or password"
 
 
@@ -53,6 +51,16 @@ class SessionInfo:
     session_id: int
     csrf_token: str
     expires_at: dt.datetime
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against when the username is unknown or locked, so that a failed log-in costs the
+    same time either way and response times do not reveal which usernames exist. Made lazily (hashing
+    costs as much as a log-in) and per hasher, so its cost always matches real hashes."""
+    key = id(_hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hashes[key]
 
 
 def hash_password(password: str) -> str:
@@ -118,10 +126,10 @@ def authenticate(session: Session, username: str, password: str, *, now: dt.date
     now = now or utcnow()
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None or not user.is_active:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         raise AuthError(_GENERIC_FAILURE)
     if user.locked_until is not None and user.locked_until > now:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         raise AuthError(f"account locked after repeated failures; try again after {user.locked_until:%H:%M} UTC")
     if not _verify(user.password_hash, password):
         user.failed_logins = (user.failed_logins or 0) + 1

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from pipeline.review.accounts import create_user
@@ -55,6 +57,16 @@ SYNTHETIC_ANSWERS = [
     "The family were worried about what a referral would mean for [PERSON_4] at school.",
     "We agreed a plan at the panel and I wrote it up for the case file the same day.",
 ]
+
+
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real Argon2id with test-sized cost parameters (the default costs ~0.5 s per hash on a loaded CI box).
+
+    Verification reads the parameters from each hash, so everything else runs unchanged.
+    """
+    from pipeline.review import accounts
+
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @dataclass

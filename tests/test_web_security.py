@@ -1,0 +1,208 @@
+"""Security of the web app, driven over HTTP through the real ASGI app: roles, blind work, CSRF, cookies,
+headers, session expiry and log-out, log-in rate limiting and lock-out. All data is SYNTHETIC."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from pipeline.review.blind import assign_blind_sample
+from pipeline.review.queue import enqueue_suggestions
+from pipeline.settings import get_settings
+from pipeline.store.db import session_scope
+from pipeline.store.models import Coding, ReviewItem, UserSession
+from pipeline.web.app import create_app
+from tests.e2e.seed import PASSWORD, Seeded, fast_password_hashing, seed_all
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_password_hashing(monkeypatch)
+
+
+
+@pytest.fixture
+def seeded(sqlite_url: str) -> Seeded:
+    with session_scope(sqlite_url) as db:
+        out = seed_all(db, coders=2, leads=1)
+    with session_scope(sqlite_url) as db:
+        enqueue_suggestions(db)
+        assign_blind_sample(db, get_settings().model_copy(update={"blind_share": 0.5}))
+    return out
+
+
+@pytest.fixture
+def client(seeded: Seeded) -> Iterator[TestClient]:
+    with TestClient(create_app(get_settings())) as test_client:
+        yield test_client
+
+
+def page_token(html: str) -> str:
+    match = re.search(r'name="csrf(?:-token|_token)" (?:content|value)="([^"]+)"', html)
+    assert match, "page carries a CSRF token"
+    return match.group(1)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    token = page_token(client.get("/login").text)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token,
+                                       "next": "/review"}, follow_redirects=False)
+
+
+def logged_in(client: TestClient, username: str) -> str:
+    response = login(client, username)
+    assert response.status_code == 303, response.text
+    return page_token(client.get("/review").text)
+
+
+def current_item(html: str) -> tuple[int, int, str]:
+    item = re.search(r'data-item="(\d+)" data-kind="(\w+)"', html)
+    version = re.search(r'name="version" value="(\d+)"', html)
+    assert item and version
+    return int(item.group(1)), int(version.group(1)), item.group(2)
+
+
+def test_session_cookie_flags(client: TestClient) -> None:
+    response = login(client, "coder1")
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("qualcode_session="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie
+    assert f"Max-Age={int(get_settings().session_hours * 3600)}" in cookie
+
+
+def test_secure_flag_when_configured(seeded: Seeded) -> None:
+    app = create_app(get_settings().model_copy(update={"secure_cookies": True}))
+    with TestClient(app, base_url="https://testserver") as secure:
+        login_page = secure.get("/login")
+        assert "Secure" in login_page.headers["set-cookie"]
+        response = login(secure, "coder1")
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("qualcode_session="))
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_security_headers_and_no_caching_of_pages(client: TestClient) -> None:
+    logged_in(client, "coder1")
+    page = client.get("/review")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text and " style=" not in page.text, "no inline scripts or styles"
+    static = client.get("/static/htmx.min.js")
+    assert static.status_code == 200 and "Zero-Clause BSD" in static.text[:600]
+    assert "max-age" in static.headers["cache-control"]
+
+
+def test_state_changing_requests_without_csrf_token_are_refused(client: TestClient, sqlite_url: str) -> None:
+    token = logged_in(client, "coder1")
+    item_id, version, kind = current_item(client.get("/review").text)
+    action = "blind" if kind == "blind" else "accept"
+    form = {"version": str(version), "action": action}
+    assert client.post(f"/review/items/{item_id}", data=form).status_code == 403
+    assert client.post(f"/review/items/{item_id}", data={**form, "csrf_token": "forged"}).status_code == 403
+    assert client.post(f"/review/items/{item_id}", data=form, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert client.post("/review/undo").status_code == 403
+    assert client.post("/logout").status_code == 403
+    with session_scope(sqlite_url) as db:
+        assert db.scalar(select(func.count()).select_from(Coding).where(Coding.coder == "coder1")) == 0
+    # A cross-site origin is refused even with the right token.
+    crossed = client.post(f"/review/items/{item_id}", data=form,
+                          headers={"X-CSRF-Token": token, "Origin": "https://evil.example"})
+    assert crossed.status_code == 403
+    ok = client.post(f"/review/items/{item_id}", data=form, headers={"X-CSRF-Token": token, **HX})
+    assert ok.status_code == 200
+    with session_scope(sqlite_url) as db:
+        assert db.scalar(select(func.count()).select_from(Coding).where(Coding.coder == "coder1")) >= 0
+        assert db.get(ReviewItem, item_id).status == "done"
+
+
+def test_login_form_needs_its_csrf_token(client: TestClient) -> None:
+    client.get("/login")
+    response = client.post("/login", data={"username": "coder1", "password": PASSWORD}, follow_redirects=False)
+    assert response.status_code == 403
+
+
+def test_coder_cannot_reach_lead_pages_or_other_coders_decisions(client: TestClient) -> None:
+    logged_in(client, "coder1")
+    assert client.get("/users").status_code == 403
+    assert client.get("/decisions", params={"coder": "coder2"}).status_code == 403
+    assert client.get("/decisions").status_code == 200
+    client.cookies.clear()
+    logged_in(client, "lead1")
+    assert client.get("/users").status_code == 200
+    assert client.get("/decisions", params={"coder": "coder2"}).status_code == 200
+
+
+def test_coder_cannot_open_or_decide_another_coders_blind_item(client: TestClient, sqlite_url: str,
+                                                               seeded: Seeded) -> None:
+    with session_scope(sqlite_url) as db:
+        theirs = db.scalar(
+            select(ReviewItem).where(ReviewItem.kind == "blind", ReviewItem.assigned_to == seeded.coders["coder2"])
+        )
+        theirs_id, theirs_version = theirs.id, theirs.version
+    token = logged_in(client, "coder1")
+    assert client.get(f"/review/items/{theirs_id}").status_code == 403
+    response = client.post(f"/review/items/{theirs_id}", data={"version": str(theirs_version), "action": "blind",
+                                                               "codes": "referral_route"},
+                           headers={"X-CSRF-Token": token})
+    assert response.status_code == 409
+    with session_scope(sqlite_url) as db:
+        assert db.get(ReviewItem, theirs_id).status == "open"
+        assert db.scalar(select(func.count()).select_from(Coding).where(Coding.source == "blind")) == 0
+
+
+def test_blind_items_show_no_suggestion_or_codes(client: TestClient, sqlite_url: str, seeded: Seeded) -> None:
+    with session_scope(sqlite_url) as db:
+        db.execute(update(ReviewItem).where(ReviewItem.kind == "blind").values(priority=1000.0))
+    logged_in(client, "coder1")
+    html = client.get("/review").text
+    _item, _version, kind = current_item(html)
+    assert kind == "blind"
+    assert "Blind coding" in html
+    assert 'data-testid="suggested-code"' not in html and "similar segments" not in html.lower()
+
+
+def test_logout_and_expiry_end_the_session(client: TestClient, sqlite_url: str) -> None:
+    token = logged_in(client, "coder1")
+    old_cookie = client.cookies.get("qualcode_session")
+    response = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    client.cookies.set("qualcode_session", old_cookie)
+    page = client.get("/review", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+
+    client.cookies.clear()
+    logged_in(client, "coder1")
+    with session_scope(sqlite_url) as db:
+        db.execute(update(UserSession).where(UserSession.ended_at.is_(None))
+                   .values(expires_at=dt.datetime(2000, 1, 1)))
+    page = client.get("/review", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/review"
+    htmx = client.post("/review/undo", headers=HX)
+    assert htmx.status_code in (401, 403)
+
+
+def test_login_rate_limit_and_lockout(client: TestClient) -> None:
+    for _ in range(5):
+        assert login(client, "coder2", "wrong-password-0").status_code == 401
+    locked = login(client, "coder2")
+    assert locked.status_code == 401 and "locked" in locked.text
+    for _ in range(4):
+        login(client, "nobody", "wrong-password-0")
+    limited = login(client, "coder1")
+    assert limited.status_code == 429 and "Too many" in limited.text
+
+
+def test_login_does_not_redirect_off_site(client: TestClient) -> None:
+    token = page_token(client.get("/login").text)
+    response = client.post("/login", data={"username": "coder1", "password": PASSWORD, "csrf_token": token,
+                                           "next": "//evil.example/x"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/"
