@@ -127,6 +127,8 @@ _ROLE_CODE = re.compile(r"^(?:[A-Za-z]{1,4}\s?-?\d{1,3}[a-z]?|[A-Z]{2,5})$")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _POSSESSIVE = re.compile(r"['’]s?$")
 _EDGE_PUNCT = ' \t\n,;:!?"“”()[]{}<>'
+#: Recognisers that report speaker labels; a label that is a role is not an identifier.
+LABEL_RECOGNIZERS = frozenset({"VoiceTagRecognizer", "LineLabelRecognizer"})
 #: Pattern-matched identifiers: the allow-list never cuts into these ("uk" in an e-mail address).
 STRUCTURED_TYPES = frozenset(
     {"EMAIL", "URL", "HANDLE", "PHONE", "NHS_NUMBER", "NI_NUMBER", "POSTCODE", "CASE_REF", "ADDRESS"}
@@ -296,8 +298,17 @@ class Anonymiser:
                 trimmed = _trim(text, Detection(start, end, det.entity, det.score, det.recognizer))
                 if trimmed is None:
                     continue
-                if trimmed.entity == "PERSON" and text[trimmed.start : trimmed.end].casefold().rstrip(".") in TITLES:
-                    continue  # a bare title left after subtraction names no one
+                surface = text[trimmed.start : trimmed.end]
+                words = [w.casefold() for w in _WORD.findall(surface)]
+                if (
+                    words
+                    and not any(ch.isdigit() for ch in surface)
+                    and all(w in STOP_WORDS or w.rstrip(".") in TITLES for w in words)
+                    and len(surface) > 1
+                ):
+                    continue  # "the" left of "the Home Office", or a bare title: names no one
+                if trimmed.recognizer in LABEL_RECOGNIZERS and self.is_role_label(surface):
+                    continue  # "<v Interviewer>", "P2:" are roles, not names
                 kept.append(trimmed)
         return merge_overlaps(kept)
 
@@ -305,6 +316,10 @@ class Anonymiser:
     # propagation
     # ------------------------------------------------------------------------------------------------
     def _name_keys(self, surface: str) -> list[_NameKey]:
+        bare = surface.strip().rstrip(".")
+        if len(bare) == 1 and bare.isupper():
+            # A one-letter pseudonym ("K") recurs as itself; "I" and "A" are words.
+            return [] if bare in {"I", "A"} else [_NameKey(bare.casefold(), False)]
         keys = []
         for word in _WORD.findall(surface):
             word = _POSSESSIVE.sub("", word)
@@ -356,13 +371,15 @@ class Anonymiser:
             if name_rx is not None:
                 for m in name_rx.finditer(text):
                     word = m.group(1)
-                    if not names[word.casefold()] and not word[0].isupper():
+                    if not names.get(word.casefold(), True) and not word[0].isupper():
                         continue
                     extra.append(Detection(m.start(), m.end(), "PERSON", 0.7, "NamePropagation"))
             if phrase_rx is not None:
                 for m in phrase_rx.finditer(text):
                     extra.append(
-                        Detection(m.start(), m.end(), phrases[m.group(1).casefold()], 0.7, "EntityPropagation")
+                        Detection(
+                            m.start(), m.end(), phrases.get(m.group(1).casefold(), "PLACE"), 0.7, "EntityPropagation"
+                        )
                     )
             if extra:
                 covered = per_text[idx]

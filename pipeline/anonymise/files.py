@@ -90,7 +90,10 @@ def _inputs(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
 
 
 def anonymise_paths(
-    anonymiser: Anonymiser, paths: list[Path], out_dir: Path, settings: Settings,
+    anonymiser: Anonymiser,
+    paths: list[Path],
+    out_dir: Path,
+    settings: Settings,
     pseudonyms: PseudonymStore | None = None,
 ) -> list[FileReport]:
     """Anonymise transcript files into ``out_dir`` as ``NAME.anon.txt`` (speaker turns kept).

@@ -58,8 +58,10 @@ def load_gazetteers() -> Gazetteers:
             groups[str(canonical).casefold()] = str(canonical).casefold()
             for form in forms or []:
                 groups.setdefault(str(form).casefold(), str(canonical).casefold())
+    # Nickname forms are first names too ("Bex", "Kez"), unless they are ordinary words ("will").
+    nick_forms = frozenset(groups) - ambiguous
     return Gazetteers(
-        first_names=_read_list("first_names.txt") - ambiguous,
+        first_names=(_read_list("first_names.txt") | nick_forms) - ambiguous,
         ambiguous_names=ambiguous,
         surnames=_read_list("surnames.txt"),
         places=_read_list("places.txt"),

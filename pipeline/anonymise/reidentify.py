@@ -120,6 +120,14 @@ def rotate_map(session: Session, keyring: Keyring, actor: str) -> RotationReport
         term_row.lookup_hash = keyring.lookup_hash(f"deny:{normalise_term(term)}")
     session.flush()
     report = RotationReport(keyring.key_ids[1:], keyring.key_id, len(pseudonyms), len(deny))
-    audit(session, actor, "key.rotate", "keyring", keyring.key_id, pseudonyms=len(pseudonyms), deny_terms=len(deny),
-          old_key_ids=list(report.old_key_ids))
+    audit(
+        session,
+        actor,
+        "key.rotate",
+        "keyring",
+        keyring.key_id,
+        pseudonyms=len(pseudonyms),
+        deny_terms=len(deny),
+        old_key_ids=list(report.old_key_ids),
+    )
     return report

@@ -78,12 +78,13 @@ class NhsNumberRecognizer(PatternRecognizer):
 
 
 class NationalInsuranceRecognizer(PatternRecognizer):
-    """National Insurance numbers: two prefix letters (HMRC's excluded pairs removed), six digits, A-D."""
+    """National Insurance numbers: two prefix letters (HMRC's excluded pairs removed, plus the specimen
+    prefix QQ that synthetic and redacted documents use), six digits, A-D."""
 
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "NI number",
-            r"(?i)\b(?!bg|gb|nk|kn|nt|tn|zz)[a-ceghj-pr-tw-z][a-ceghj-npr-tw-z]"
+            r"(?i)\b(?:qq|(?!bg|gb|nk|kn|nt|tn|zz)[a-ceghj-pr-tw-z][a-ceghj-npr-tw-z])"
             r"[ -]?\d{2}[ -]?\d{2}[ -]?\d{2}[ -]?[a-d]\b",
             0.85,
         )
@@ -96,7 +97,7 @@ class NationalInsuranceRecognizer(PatternRecognizer):
         )
 
 
-class UkPostcodeRecognizer(PatternRecognizer):
+class PostcodeRecognizer(PatternRecognizer):
     """Full UK postcodes in any case and spacing ("LS6 2AB", "ls62ab"); outward codes only with context."""
 
     PATTERNS: ClassVar[list[Pattern]] = [
@@ -193,6 +194,39 @@ class GroupPatternRecognizer(LocalRecognizer):
         return results
 
 
+_NAME_PART = r"(?:[A-Z]\.(?:[-‑][A-Z]\.)*|[A-Z][\w'’‑-]*\w)"
+
+
+class TitledNamePatternRecognizer(GroupPatternRecognizer):
+    """Names after titles with initials and hyphenated parts ("Mr L.-E. Pettiti", "Mr and Mrs Robins"),
+    judges' post-nominal titles ("Tugendhat J", "Mance LJ"), and quoted single-letter pseudonyms ("K")."""
+
+    ENTITY = "PERSON"
+    PATTERNS = (
+        (
+            "title and name",
+            r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Doctor|Prof|Professor|Sir|Dame|Lord|Lady|Judge|Justice)\.?"
+            rf"(?:\s+and\s+(?:Mr|Mrs|Ms|Miss|Dr)\.?)?(?:\s+{_NAME_PART}){{1,4}}(?:\s+of\s+[A-Z]\w+)?",
+            0.85,
+        ),
+        ("judge", r"\b[A-Z][a-z]+(?:[-‑][A-Z][a-z]+)?\s(?:LJ|LCJ|J)(?![\w.])", 0.6),
+        ("quoted letter", r"(?<=[“\"‘'])[A-Z]\.?(?=[”\"’'])", 0.6),
+    )
+
+
+class LineLabelRecognizer(GroupPatternRecognizer):
+    """A speaker label at the start of a line of plain text ("Sarah Jones: ..."); roles are dropped later."""
+
+    ENTITY = "PERSON"
+    PATTERNS = (
+        (
+            "line label",
+            r"(?m)^[ \t]*(?P<id>[A-Z][\w'’.-]*(?:[ \t][A-Z][\w'’.-]*){0,2})[ \t]*(?:\([^)\n]{1,40}\))?[ \t]*:(?=\s)",
+            0.6,
+        ),
+    )
+
+
 class VoiceTagRecognizer(GroupPatternRecognizer):
     """WebVTT voice tags left in text ("<v Jo Smith>"): the name inside is a speaker's name."""
 
@@ -220,15 +254,22 @@ class SocialHandleRecognizer(GroupPatternRecognizer):
 class CaseReferenceRecognizer(GroupPatternRecognizer):
     """Case, crime, application and reference numbers; long digit strings."""
 
+    COMMON_RATIOS = frozenset({"24/7", "50/50", "1/2", "1/3", "2/3", "1/4", "3/4", "9/11", "7/7"})
+
+    def accept(self, text: str, match: re.Match[str]) -> bool:
+        return match.group(0) not in self.COMMON_RATIOS
+
     ENTITY = "CASE_REF"
     PATTERNS = (
         (
             "labelled reference",
             r"(?i)\b(?:case|ref(?:erence)?|crime|incident|log|application|file|claim|referral|complaint|"
-            r"nos?\.|number|no)\s*(?:number|no\.?|ref|#)?\s*[:#]?\s*(?P<id>[A-Z]{0,5}[-/]?\d[\dA-Z]*(?:[-/.][\dA-Z]+)*)",
+            r"nos?\.|number|no)\s*(?:number|no\.?|ref|#)?\s*[:#]?\s*"
+            r"(?P<id>[A-Z]{0,5}[-/]?\d[\dA-Z]*(?:[-/.][\dA-Z]+)*(?:(?:,\s*|\s+and\s+)\d[\dA-Z]*(?:[-/.][\dA-Z]+)*)*)",
             0.7,
         ),
-        ("slash number", r"\b\d{1,6}/\d{2,4}\b(?!/)", 0.6),
+        ("slash number", r"\b\d{1,6}/\d{1,4}(?:[A-Z](?:[\w.,]*\w)?)?\b(?!/)", 0.6),
+        ("plan code", r"\b\d{1,6}[./]\d{1,4}\s?[A-Z](?:[\w.,]*\w)?(?:\s\(no\.\s?\d+\))?", 0.6),
         ("prefixed code", r"\b[A-Z]{1,5}[-/]?\d{4,}(?:[-/][A-Z\d]+)*\b", 0.6),
         ("long digits", r"\b\d{5,}\b", 0.45),
         ("neutral citation", r"\[\d{4}\]\s+[A-Z]{2,6}(?:\s+(?:Civ|Crim|Admin|Fam))?\s+\d+(?:\s+\([A-Za-z]+\))?", 0.7),
@@ -252,7 +293,7 @@ class AgeRecognizer(GroupPatternRecognizer):
     )
 
 
-class DateRecognizer(GroupPatternRecognizer):
+class SpecificDateRecognizer(GroupPatternRecognizer):
     """Specific dates, including dates of birth ("born 3rd of March 2009", "12/04/2010", "March 2019")."""
 
     ENTITY = "DATE_TIME"
@@ -264,6 +305,7 @@ class DateRecognizer(GroupPatternRecognizer):
         ("month day year", rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?(?:\s+\d{{4}})?\b", 0.7),
         ("month year", rf"\b(?:{_MONTHS})\.?\s+(?:19|20)\d{{2}}\b", 0.7),
         ("year", r"\b(?:19[5-9]\d|20[0-4]\d)\b(?![/-]\d)", 0.5),
+        ("clock time", r"\b(?:[01]?\d|2[0-3])[.:][0-5]\d\s?(?:a\.?m\.?|p\.?m\.?)(?!\w)", 0.6),
         (
             "date of birth",
             r"\b(?:dob|d\.o\.b\.|date of birth|born(?: on| in)?)\s*:?\s*(?P<id>[\w/. -]{4,20}?\d{2,4})\b",

@@ -278,6 +278,8 @@ GENERIC_WORDS = frozenset(
         "central",
     ]
 )
+#: Street words that are part of institution names in lower-case speech ("green lane mosque").
+STREET_WORDS = frozenset({"road", "lane", "street", "avenue", "hill", "park", "green", "grove", "drive"})
 _SENTENCE_END = frozenset({".", "?", "!", ":", ";", '"', "“", "”", "-", "–", "—", "…"})
 
 
@@ -521,6 +523,8 @@ class NamedInstitutionRecognizer(_TokenRecognizer):
             return False
         if tok.text[0].isupper():
             return True  # "Green Lane Mosque": capitalised generic words are part of the name
+        if tok.lower_ in STREET_WORDS:
+            return True  # "green lane mosque", "park road school"
         if tok.lower_ in GENERIC_WORDS:
             return False
         return tok.pos_ in NAME_POS or (tok.pos_ == "ADJ" and lower_doc)
@@ -545,7 +549,7 @@ class NamedInstitutionRecognizer(_TokenRecognizer):
             j = i - 1
             while j >= 0 and i - j <= 4:
                 cand = doc[j]
-                if cand.text in {"'s", "’s", "'", "’"} and j > 0:
+                if cand.lower_ in {"'s", "’s", "'", "’"} and j > 0:
                     j -= 1
                     continue
                 if self._name_like(cand, lower_doc):
