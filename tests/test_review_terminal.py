@@ -1,0 +1,117 @@
+"""``qualcode review`` in the terminal: keys piped on stdin or given with --keys drive the same decisions as
+the web page. All data is SYNTHETIC."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.review.blind import assign_blind_sample
+from pipeline.review.catalogue import Catalogue, CodeInfo
+from pipeline.review.queue import enqueue_suggestions
+from pipeline.review.terminal import StreamKeys, resolve_codes
+from pipeline.settings import get_settings
+from pipeline.store.db import session_scope
+from pipeline.store.models import AuditLog, Coding, ReviewItem, Suggestion, User
+from tests.e2e.seed import PASSWORD, Seeded, fast_password_hashing, seed_all
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_password_hashing(monkeypatch)
+
+
+@pytest.fixture
+def seeded(sqlite_url: str) -> Seeded:
+    with session_scope(sqlite_url) as db:
+        out = seed_all(db, coders=2, leads=1)
+    with session_scope(sqlite_url) as db:
+        enqueue_suggestions(db)
+    return out
+
+
+def test_keys_from_stdin_accept_reject_recode_note_certainty(sqlite_url: str, seeded: Seeded) -> None:
+    # password line, then: accept with certainty 4; reject with a note; other code by search words; quit
+    stdin = f"{PASSWORD}\n4a" + "nunsure about the speaker\nr" + "ctraining gap\n" + "q"
+    result = CliRunner().invoke(app, ["review", "--user", "coder1", "--password-stdin"], input=stdin)
+    assert result.exit_code == 0, result.output
+    assert "decided 3, skipped 0, undone 0" in result.output
+    with session_scope(sqlite_url) as db:
+        rows = db.execute(
+            select(Coding.code_key, Coding.applied, Coding.source, Coding.certainty, Coding.note)
+            .where(Coding.coder == "coder1")
+            .order_by(Coding.id)
+        ).all()
+        leased = db.scalars(select(ReviewItem).where(ReviewItem.status == "leased")).all()
+        actions = db.scalars(select(AuditLog.action).where(AuditLog.actor == "coder1").order_by(AuditLog.id)).all()
+    assert [(r.applied, r.source) for r in rows] == [(True, "review"), (False, "review"), (False, "review"),
+                                                     (True, "manual")]
+    assert rows[0].certainty == 4 and rows[1].note == "unsure about the speaker"
+    assert rows[3].code_key == "training_gap"
+    assert actions == ["review.accept", "review.reject", "review.recode"]
+    assert leased == [], "quitting hands the current item back"
+
+
+def test_keys_option_skip_and_undo(sqlite_url: str, seeded: Seeded) -> None:
+    result = CliRunner().invoke(app, ["review", "--user", "coder1", "--password-stdin", "--keys", "asuaq"],
+                                input=f"{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "decided 2, skipped 1, undone 1" in result.output
+    with session_scope(sqlite_url) as db:
+        accepted = db.scalars(select(Suggestion.id).where(Suggestion.status == "accepted")).all()
+        done = db.scalars(select(ReviewItem.id).where(ReviewItem.status == "done")).all()
+    assert len(accepted) == 1 and len(done) == 1
+
+
+def test_blind_coding_in_the_terminal(sqlite_url: str, seeded: Seeded) -> None:
+    with session_scope(sqlite_url) as db:
+        assign_blind_sample(db, get_settings().model_copy(update={"blind_share": 1.0}))
+        db.execute(ReviewItem.__table__.update().where(ReviewItem.kind == "blind").values(priority=1e6))
+    keys = "creferral_route, -joint meeting\n2a" + "q"
+    result = CliRunner().invoke(app, ["review", "--user", "coder2", "--password-stdin", "--keys", keys],
+                                input=f"{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "BLIND CODING" in result.output and "Suggested code" not in result.output
+    with session_scope(sqlite_url) as db:
+        rows = db.execute(select(Coding.code_key, Coding.applied, Coding.source, Coding.certainty)
+                          .where(Coding.coder == "coder2")).all()
+    assert sorted(rows) == [("joint_meeting", False, "blind", 2), ("referral_route", True, "blind", 2)]
+
+
+def test_wrong_password_is_refused(seeded: Seeded) -> None:
+    result = CliRunner().invoke(app, ["review", "--user", "coder1", "--password-stdin", "--keys", "a"],
+                                input="not the password\n")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, Exception) and "invalid username or password" in str(result.exception)
+
+
+def test_user_add_and_list(sqlite_url: str) -> None:
+    runner = CliRunner()
+    added = runner.invoke(app, ["user", "add", "lead7", "--role", "lead", "--key-holder", "--password-stdin"],
+                          input="a-long-enough-password\n")
+    assert added.exit_code == 0, added.output
+    assert "created lead lead7 (key holder)" in added.output
+    listed = runner.invoke(app, ["user", "list"])
+    assert "lead7" in listed.output and "yes" in listed.output
+    with session_scope(sqlite_url) as db:
+        user = db.scalar(select(User).where(User.username == "lead7"))
+        assert user is not None and user.is_key_holder and "a-long-enough-password" not in user.password_hash
+    demo = runner.invoke(app, ["user", "demo"])
+    assert demo.output.count("demo log-in:") == 2
+    assert "already exist" in runner.invoke(app, ["user", "demo"]).output
+
+
+def test_stream_keys_and_code_resolution() -> None:
+    keys = StreamKeys("a\nb\ncnote text\n")
+    assert [keys.key(), keys.key(), keys.key()] == ["a", "b", "c"]
+    assert keys.line("> ") == "note text" and keys.key() is None
+    catalogue = Catalogue([
+        CodeInfo("referral_route", "Referral route", "referral", "Pathways and referral"),
+        CodeInfo("joint_meeting", "Joint meeting", "multi_agency", "Multi-agency working"),
+        CodeInfo("information_sharing", "Information sharing", "multi_agency", "Multi-agency working"),
+    ])
+    applied, ruled_out, unknown = resolve_codes("referral, -joint, multi-agency, nonsense", catalogue)
+    assert applied == ["referral_route"] and ruled_out == ["joint_meeting"]
+    assert unknown == ["multi-agency", "nonsense"]  # ambiguous and unknown terms are reported, not guessed
