@@ -1,0 +1,110 @@
+"""``qualcode train`` / ``qualcode suggest`` on files (no database) and the database commands.
+
+SYNTHETIC data only (see test_suggest_synthetic).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import yaml
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.errors import InputFileError
+from pipeline.store.db import session_scope
+from pipeline.store.models import CodebookVersion, Coding
+from tests.conftest import eval_path
+from tests.test_suggest_synthetic import SYNTHETIC_CODEBOOK, synthetic_units, write_examples_csv
+
+runner = CliRunner()
+
+
+def _codebook_file(tmp_path: Path) -> Path:
+    path = tmp_path / "codebook.yaml"
+    path.write_text(yaml.safe_dump(SYNTHETIC_CODEBOOK, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_train_then_suggest_from_files(tmp_path: Path, project: Path) -> None:
+    codebook = _codebook_file(tmp_path)
+    examples = write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=16, seed=21), ("a", "b"))
+    model_dir = tmp_path / "model"
+    result = runner.invoke(
+        app, ["train", "--codebook", str(codebook), "--examples", str(examples), "--model-out", str(model_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3/3 codes trained" in result.output
+    card = json.loads((model_dir / "card.json").read_text())
+    assert card["training"]["n_units"] == 48
+
+    units = synthetic_units(n_per_code=4, seed=22)
+    long_text = " ".join(text for _, text, code in synthetic_units(40, seed=23) if code == "training_gaps")
+    jsonl = tmp_path / "units.jsonl"
+    with jsonl.open("w", encoding="utf-8") as handle:
+        for unit_id, text, _ in units:
+            handle.write(json.dumps({"id": unit_id, "text": text}) + "\n")
+        handle.write(json.dumps({"id": "long", "text": long_text}) + "\n")  # > 256 tokens: chunked and pooled
+    out = tmp_path / "out.csv"
+    result = runner.invoke(
+        app, ["suggest", "--model", str(model_dir), "--input-jsonl", str(jsonl), "--output-csv", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["unit_id", "code", "probability", "decision"]
+    assert len(rows) == (len(units) + 1) * 3
+    assert {r["decision"] for r in rows} <= {"apply", "review", "drop"}
+    truth = {unit_id: code for unit_id, _, code in units}
+    truth["long"] = "training_gaps"
+    best = {}
+    for r in rows:
+        if float(r["probability"]) > best.get(r["unit_id"], ("", -1.0))[1]:
+            best[r["unit_id"]] = (r["code"], float(r["probability"]))
+    correct = sum(best[u][0] == truth[u] for u in truth)
+    assert correct >= len(truth) - 1
+    applied = [r for r in rows if r["decision"] == "apply"]
+    assert applied and all(truth[r["unit_id"]] == r["code"] for r in applied)
+
+
+def test_suggest_reports_bad_input_by_line(tmp_path: Path, project: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "text": "ok"}\nnot json\n', encoding="utf-8")
+    codebook = _codebook_file(tmp_path)
+    examples = write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=12, seed=3))
+    model_dir = tmp_path / "m"
+    runner.invoke(
+        app, ["train", "--codebook", str(codebook), "--examples", str(examples), "--model-out", str(model_dir)]
+    )
+
+    result = runner.invoke(
+        app, ["suggest", "--model", str(model_dir), "--input-jsonl", str(bad), "--output-csv", str(tmp_path / "o.csv")]
+    )
+    assert isinstance(result.exception, InputFileError)
+    assert "bad.jsonl: line 2: not valid JSON" in str(result.exception)
+
+
+def test_database_commands(tmp_path: Path, project: Path, sqlite_url: str) -> None:
+    codebook = _codebook_file(tmp_path)
+    result = runner.invoke(app, ["codebook", "import", str(codebook)])
+    assert result.exit_code == 0, result.output
+    examples = write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=4, seed=9))
+    refused = runner.invoke(app, ["examples", "import", str(examples)])
+    assert refused.exit_code != 0 and "--anonymised" in refused.output
+    result = runner.invoke(app, ["examples", "import", str(examples), "--anonymised"])
+    assert result.exit_code == 0, result.output
+    assert "12 units (12 new)" in result.output
+    result = runner.invoke(app, ["retrain"])
+    assert result.exit_code == 0 and "cold-start mode" in result.output
+    schema = eval_path("refi_qda", "Codebook.repaired.UNOFFICIAL.xsd")
+    out = tmp_path / "export.qdc"
+    result = runner.invoke(app, ["codebook", "export", str(out), "--schema", str(schema)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["codebook", "import", str(out), "--schema", str(schema)])
+    assert result.exit_code == 0, result.output
+    with session_scope(sqlite_url) as session:
+        assert session.scalar(select(func.count()).select_from(CodebookVersion)) == 2
+        assert session.scalar(select(func.count()).select_from(Coding)) == 36
