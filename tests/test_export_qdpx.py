@@ -272,3 +272,17 @@ def test_reads_the_refi_sample_project() -> None:
     first = next(sel for src in project.text_sources for sel in src.selections if sel.start == 139)
     assert first.end - first.start == len("Oh, that was great. See you tomorrow? Eleven thirty. Mm.")
     assert validate_qde(eval_path("refi_qda", "Project.qde").read_bytes(), _xsd()) == []
+
+
+def test_codebook_reads_back_from_the_project_export(seeded: SeededProject, db_url: str, tmp_path: Path) -> None:
+    """Interoperability with qualcode's own REFI importer: the project's codebook round-trips by id."""
+    from pipeline.codebook.refi import import_refi_codebook
+
+    out = tmp_path / "p.qdpx"
+    _export(db_url, out, include_sources=["blind", "adjudication"])  # no code outside the codebook
+    book = import_refi_codebook(out, name=seeded.codebook.name, version=seeded.codebook.version)
+    original = seeded.codebook
+    assert [t.id for t in book.themes] == [t.id for t in original.themes]
+    assert [(c.id, c.name, c.definition, c.theme_id) for c in book.codes] == [
+        (c.id, c.name, c.definition, c.theme_id) for c in original.codes
+    ]

@@ -13,6 +13,7 @@ nothing about the transcripts.
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 #: Fixed namespace for every qualcode REFI-QDA GUID (itself uuid5 of the URL namespace and a constant).
 QUALCODE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:qualcode:refi-qda")
@@ -29,8 +30,9 @@ def guid(kind: str, *parts: object) -> str:
     return str(uuid.uuid5(QUALCODE_NAMESPACE, name)).upper()
 
 
+@lru_cache(maxsize=1024)
 def user_guid(coder: str) -> str:
-    """Stable per coder name, so a coder is the same REFI user in every export."""
+    """Stable per coder name, so a coder is the same REFI user in every export (cached: one per coding)."""
     return guid("user", coder)
 
 
