@@ -5,6 +5,7 @@ what gets stored. Readers raise ``pipeline.errors.InputFileError`` whose ``reaso
 never contains file text.
 """
 
+from pipeline.ingest.check import FileCheck, check_file, check_paths
 from pipeline.ingest.metadata import read_metadata, sidecar_path
 from pipeline.ingest.quarantine import quarantine
 from pipeline.ingest.readers import READERS, Reader, discover, file_sha256, read_document, register_reader
@@ -14,6 +15,7 @@ from pipeline.ingest.types import RawDocument, RawTurn, ReadResult, Role
 
 __all__ = [
     "READERS",
+    "FileCheck",
     "RawDocument",
     "RawTurn",
     "ReadResult",
@@ -21,6 +23,8 @@ __all__ = [
     "Role",
     "assign_role",
     "assign_roles",
+    "check_file",
+    "check_paths",
     "decode_text",
     "discover",
     "file_sha256",

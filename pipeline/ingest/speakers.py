@@ -74,8 +74,8 @@ def accepted_labels(candidates: Iterable[LabelMatch | None], settings: Settings 
     """The candidate labels (case-folded) that really are speakers in this document.
 
     A label is accepted when it matches a configured role pattern, comes with a timestamp, or opens at
-    least two lines. A single capitalised first word is also required of labels that are not role words,
-    so that a sentence like "and then: nothing" is never a speaker.
+    least two lines and starts with a capital letter or a digit (so that a repeated lower-case phrase
+    such as "and then: ..." is never a speaker).
     """
     matches = [m for m in candidates if m is not None]
     counts = Counter(m.label.casefold() for m in matches)
