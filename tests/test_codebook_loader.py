@@ -155,6 +155,13 @@ def test_dict_round_trip_and_from_dict_validates() -> None:
     assert info.value.line is None  # plain data has no lines
 
 
+def test_description_is_optional_and_round_trips_when_absent() -> None:
+    book = loads_codebook(VALID.replace("description: A tiny synthetic codebook.\n", "", 1))
+    assert book.description == ""
+    assert Codebook.from_dict(book.to_dict()) == book
+    assert loads_codebook(dumps_codebook(book)) == book
+
+
 def test_file_round_trip(tmp_path: Path) -> None:
     book = loads_codebook(VALID)
     path = dump_codebook(book, tmp_path / "book.yaml")

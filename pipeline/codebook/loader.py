@@ -187,7 +187,7 @@ class _Validator:
         if not isinstance(value, str):
             raise self.fail(f"{what} field {key!r} must be text, got {_type_name(value)}", line)
         value = value.strip()
-        if not value:
+        if not value and required:
             raise self.fail(f"{what} field {key!r} is empty", line)
         if max_len is not None and len(value) > max_len:
             raise self.fail(f"{what} field {key!r} is longer than {max_len} characters", line)
