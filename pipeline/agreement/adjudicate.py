@@ -79,7 +79,7 @@ def list_disagreements(
     for d in blind_decisions(session, code_ids, Scope(batch_id=batch_id)):
         if wanted is not None and d.code not in wanted:
             continue
-        votes[(int(d.unit_id), d.code)][d.coder] = int(d.value)  # type: ignore[call-overload]
+        votes[(int(d.unit_id), d.code)][d.coder] = int(d.value)
     split = {key: v for key, v in votes.items() if len(v) >= 2 and len(set(v.values())) > 1}
     if not split:
         return []

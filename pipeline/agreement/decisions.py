@@ -24,6 +24,7 @@ Only ids, codes and 0/1 values leave this module: never segment text.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -198,7 +199,7 @@ def human_decisions(
     best: dict[tuple[str, str, str], tuple[int, int]] = {}
     if "blind" in sources:
         for d in blind_decisions(session, code_ids, scope):
-            best[(d.unit_id, d.code, d.coder)] = (_SOURCE_RANK["blind"], int(d.value))  # type: ignore[call-overload]
+            best[(d.unit_id, d.code, d.coder)] = (_SOURCE_RANK["blind"], int(d.value))
     others = [s for s in sources if s != "blind"]
     if others:
         segments = _segment_filter(session, scope)
@@ -265,7 +266,7 @@ def db_report(
     decisions = load_decisions(session, comparison, batch_id=batch_id, code_ids=code_ids, until=until)
     if comparison == "human_human":
         return agreement_report(decisions, codebook, options)
-    pooled = ReportOptions(**{**options.__dict__, "pairwise": False})
+    pooled = dataclasses.replace(options, pairwise=False)
     records = agreement_report(decisions, codebook, pooled)
     if options.pairwise:
         records.extend(_model_vs_each_coder(session, code_ids, Scope(batch_id, until), codebook, options))
@@ -284,7 +285,7 @@ def _model_vs_each_coder(
     for d in human_decisions(session, code_ids, scope):
         seg = int(d.unit_id)
         if seg in model and d.code in model[seg]:
-            rows[(d.code, d.coder)].append((d.unit_id, d.coder, int(d.value)))  # type: ignore[call-overload]
+            rows[(d.code, d.coder)].append((d.unit_id, d.coder, int(d.value)))
             rows[(d.code, d.coder)].append((d.unit_id, MODEL, model[seg][d.code]))
     out = []
     for (code, coder), code_rows in sorted(rows.items()):

@@ -9,6 +9,7 @@ the bootstrap and the handling of missing data.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -73,7 +74,7 @@ def records_payload(
     return {
         "meta": {
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "options": {k: v for k, v in options.__dict__.items()},
+            "options": dataclasses.asdict(options),
             "primary_metric": PRIMARY_METRIC,
             "methods": methods_text(options, comparison=(meta or {}).get("comparison")),
             **dict(meta or {}),

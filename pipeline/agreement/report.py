@@ -23,6 +23,7 @@ Choices a methods section needs to know (they are also written into the HTML rep
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
@@ -43,7 +44,7 @@ class Decision:
     unit_id: str
     code: str
     coder: str
-    value: Hashable
+    value: int | float | str
 
 
 class _Theme(Protocol):
@@ -249,7 +250,7 @@ def agreement_report(
 
 def _no_absent(options: ReportOptions) -> ReportOptions:
     # Roll-ups drop absent units per code before pooling (see _rolled_up), not again afterwards.
-    return ReportOptions(**{**options.__dict__, "ignore_absent": False})
+    return dataclasses.replace(options, ignore_absent=False)
 
 
 def _rolled_up(
