@@ -168,6 +168,13 @@ def test_adjudicated_resolution_replaces_coders(seeded: SeededProject, db_url: s
     assert (seg[("T1", 1)], "referral_route", "alice") in got  # pairs without a resolution keep every coder
     assert (seg[("T1", 1)], "family_support", "bob") in got
 
+    # Filtering coders keeps the leads' resolutions: they stand whoever made them.
+    alice = tmp_path / "alice.qdpx"
+    _export(db_url, alice, resolve="adjudicated", coders=["alice"])
+    got = _exported_codings(alice, db_url)
+    assert {u for _s, _c, u in got} == {"alice", "lead"}
+    assert (seg[("T1", 2)], "referral_delay", "alice") not in got
+
 
 def test_export_is_byte_identical_when_nothing_changed(seeded: SeededProject, db_url: str, tmp_path: Path) -> None:
     first, second = tmp_path / "a.qdpx", tmp_path / "b.qdpx"

@@ -34,6 +34,17 @@ def atomic_output(out_path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def naming(out_path: Path) -> Iterator[None]:
+    """Re-raise an ``ExportError`` raised without a file (option checks) as one naming ``out_path``."""
+    try:
+        yield
+    except ExportError as exc:
+        if exc.path is not None:
+            raise
+        raise ExportError(out_path, str(exc).split(": ", 1)[-1]) from None
+
+
 def iso_utc(value: dt.datetime | None) -> str | None:
     """``2026-11-23T16:00:00Z``: the database stores naive UTC; aware values are converted first."""
     if value is None:

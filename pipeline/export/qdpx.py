@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from pipeline.codebook import Codebook
 from pipeline.errors import ExportError
 from pipeline.export import guids
-from pipeline.export._files import atomic_output, iso_utc
+from pipeline.export._files import atomic_output, iso_utc, naming
 from pipeline.export.codebook_xml import project_codebook
 from pipeline.export.records import (
     ADJUDICATION,
@@ -134,12 +134,13 @@ def select_codings(session: Session, filters: Filters, resolve: Resolve) -> list
     """The applied decisions to export, after the adjudication rule (see the module docstring)."""
     if resolve not in ("all", "adjudicated"):
         raise ExportError(None, f"resolve must be 'all' or 'adjudicated', not {resolve!r}")
-    if resolve == "adjudicated" and ADJUDICATION not in filters.sources:
-        filters = Filters((*filters.sources, ADJUDICATION), filters.coders)
     applied = list(iter_codings(session, filters, applied_only=True))
     if resolve == "all":
         return applied
-    # Leads are not filtered by ``coders``: a resolution stands whoever made it.
+    # A lead's resolution stands whoever made it: ``coders`` and ``include_sources`` filter coders only.
+    leads = Filters((ADJUDICATION,), None)
+    applied = [r for r in applied if r.source != ADJUDICATION]
+    applied += iter_codings(session, leads, applied_only=True)
     resolved = latest_adjudications(session)
     out = []
     for record in applied:
@@ -357,10 +358,11 @@ def export_qdpx(
         raise ExportError(
             out_path, f"sources={sources!r}: only anonymised text can be exported (raw text is never stored)"
         )
-    filters = Filters.build(include_sources, set(coders) if coders is not None else None, PROJECT_SOURCES)
+    with naming(out_path):
+        filters = Filters.build(include_sources, set(coders) if coders is not None else None, PROJECT_SOURCES)
+        decisions = select_codings(session, filters, resolve)
     book = resolve_codebook(session, codebook)
     transcripts = list_sources(session)
-    decisions = select_codings(session, filters, resolve)
     by_transcript: dict[int, list[CodingRecord]] = defaultdict(list)
     for record in decisions:
         by_transcript[record.transcript_id].append(record)

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.codebook import Codebook
 from pipeline.errors import ExportError
-from pipeline.export._files import atomic_output, iso_utc
+from pipeline.export._files import atomic_output, iso_utc, naming
 from pipeline.export.records import (
     ADJUDICATION,
     ALL_SOURCES,
@@ -384,7 +384,7 @@ def export_csv(
     if level not in LEVELS:
         raise ExportError(out_path, f"level must be one of {', '.join(LEVELS)}, not {level!r}")
     default = AGREEMENT_SOURCES if level == "agreement" else ALL_SOURCES
-    try:
+    with naming(out_path):
         filters = Filters.build(include_sources, coders, default)
         book = resolve_codebook(session, codebook)
         header: list[str]
@@ -403,10 +403,6 @@ def export_csv(
             for row in rows:
                 writer.writerow(row)
                 written += 1
-    except ExportError as exc:
-        if exc.path is None:  # name the output file in messages raised before it was known
-            raise ExportError(out_path, str(exc).split(": ", 1)[-1]) from None
-        raise
     summary = CsvSummary(
         path=out_path,
         level=level,
