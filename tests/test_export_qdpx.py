@@ -6,13 +6,17 @@ Schema checks read the official REFI project XSD from ../shared/eval/refi_qda an
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import uuid
 import zipfile
 from pathlib import Path
 
 import defusedxml.ElementTree
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from pipeline.codebook.refi import codebook_to_qdc
@@ -293,3 +297,30 @@ def test_codebook_reads_back_from_the_project_export(seeded: SeededProject, db_u
     assert [(c.id, c.name, c.definition, c.theme_id) for c in book.codes] == [
         (c.id, c.name, c.definition, c.theme_id) for c in original.codes
     ]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_offsets_are_exact_for_any_text(sqlite_url: str, tmp_path: Path, data: st.DataObject) -> None:
+    """Property: whatever the characters (accents, emoji, CR/LF, control characters), every exported
+    selection slices the exported source to exactly the stored segment text. SYNTHETIC random text."""
+    text = data.draw(st.text(st.characters(blacklist_categories=("Cs",)), min_size=2, max_size=300))
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(text) - 1), max_size=6)) | {0, len(text)})
+    digest = uuid.uuid4().hex * 2
+    with session_scope(sqlite_url) as session:
+        row = Transcript(content_hash=digest, source_name="random.txt", format="txt", anonymised_text=text)
+        session.add(row)
+        session.flush()
+        for i, (start, end) in enumerate(itertools.pairwise(cuts)):
+            seg = Segment(
+                transcript_id=row.id, index=i, start_char=start, end_char=end, text=text[start:end], text_hash=str(i)
+            )
+            session.add(seg)
+            session.flush()
+            session.add(Coding(segment_id=seg.id, code_key="c", coder="alice", applied=True, source="manual"))
+    out = tmp_path / f"{digest[:8]}.qdpx"
+    _export(sqlite_url, out)
+    source = next(s for s in read_qdpx(out).text_sources if s.guid == guids.source_guid(digest))
+    exported = read_source_text(out, source.plain_text_path or "")
+    assert exported == text
+    assert [exported[s.start : s.end] for s in source.selections] == [text[a:b] for a, b in itertools.pairwise(cuts)]

@@ -297,38 +297,45 @@ def _segment_rows(
     transcripts = _transcripts(session, hide_file_names)
 
     def rows() -> Iterator[list[object]]:
+        # Metadata for every row first, so rows come in reading order (transcript, offsets) across chunks;
+        # text is then fetched chunk by chunk in that order.
         ids = sorted(cells)
+        meta = []
         for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            columns_sql = [
-                Segment.id,
-                Segment.transcript_id,
-                Segment.index,
-                Segment.start_char,
-                Segment.end_char,
-                Segment.speaker_role,
-            ]
-            if include_text:
-                columns_sql.append(Segment.text)
-            found = session.execute(select(*columns_sql).where(Segment.id.in_(chunk))).all()
-            for seg in sorted(found, key=lambda r: (r[1], r[3], r[4], r[0])):
-                info = transcripts.get(int(seg[1]), _TranscriptInfo("", None, None))
+            meta.extend(
+                session.execute(
+                    select(
+                        Segment.id,
+                        Segment.transcript_id,
+                        Segment.index,
+                        Segment.start_char,
+                        Segment.end_char,
+                        Segment.speaker_role,
+                    ).where(Segment.id.in_(ids[i : i + 500]))
+                ).tuples()
+            )
+        meta.sort(key=lambda r: (r[1], r[3], r[4], r[0]))
+        for i in range(0, len(meta), 500):
+            chunk = meta[i : i + 500]
+            texts = segment_texts(session, [m[0] for m in chunk]) if include_text else {}
+            for seg_id, transcript_id, index, start, end, role in chunk:
+                info = transcripts.get(int(transcript_id), _TranscriptInfo("", None, None))
                 row: list[object] = [
-                    seg[1],
+                    transcript_id,
                     info.name,
                     info.site_code,
                     info.participant_role,
-                    seg[0],
-                    seg[2],
-                    seg[3],
-                    seg[4],
-                    seg[5],
-                    n_coders.get(int(seg[0]), 0),
-                    ties.get(int(seg[0]), 0),
+                    seg_id,
+                    index,
+                    start,
+                    end,
+                    role,
+                    n_coders.get(int(seg_id), 0),
+                    ties.get(int(seg_id), 0),
                 ]
-                row.extend(cells[int(seg[0])].get(code) for code in columns)
+                row.extend(cells[int(seg_id)].get(code) for code in columns)
                 if include_text:
-                    row.append(seg[6])
+                    row.append(texts.get(int(seg_id), ""))
                 yield [_cell(v) for v in row]
 
     return header, rows()
