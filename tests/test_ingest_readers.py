@@ -103,6 +103,22 @@ def test_repeated_capitalised_phrase_becomes_a_speaker_but_a_single_one_does_not
     assert doc.kind == "document" and len(doc.turns) == 2
 
 
+def test_otter_style_name_and_time_lines(tmp_path: Path) -> None:
+    text = (
+        "Interview started 10:05\n\n"
+        "Jo Smith  0:03\nSo tell me about the referral.\n\n"
+        "Sam Patel  0:09\nIt came through the MASH.\nThen Prevent.\n\n"
+        "Jo Smith  1:02:15\nThanks.\n"
+    )
+    doc = read_document(_write(tmp_path / "otter.txt", text))
+    assert doc.header == ["Interview started 10:05"]  # a one-off "words time" line is not a speaker
+    assert [(t.speaker, t.text, t.start_time) for t in doc.turns] == [
+        ("Jo Smith", "So tell me about the referral.", 3.0),
+        ("Sam Patel", "It came through the MASH.\nThen Prevent.", 9.0),
+        ("Jo Smith", "Thanks.", 3735.0),
+    ]
+
+
 def test_word_line_and_page_breaks_are_newlines(tmp_path: Path) -> None:
     doc = read_document(_write(tmp_path / "vt.txt", "Interviewer: one\x0bstill one\x0cP1: two\r\nmore\rend"))
     assert [(t.speaker, t.text) for t in doc.turns] == [("Interviewer", "one\nstill one"), ("P1", "two\nmore\nend")]

@@ -1,10 +1,11 @@
 """Speaker labels: finding them at the start of a line, and telling interviewers from participants.
 
 Why heuristics with a guard: transcripts are typed by many hands ("Interviewer:", "INT:", "P3:",
-"Jo Smith:", "SW1 (social worker):", "[00:01:02] Interviewer:"). A loose pattern would also take "Note:"
-or "The problem was this:" for a speaker, so a candidate label only counts when it is a known role word
-(the configured patterns), carries a timestamp, or opens at least two lines of the document: real
-speakers speak more than once, a phrase ending in a colon rarely repeats verbatim.
+"Jo Smith:", "SW1 (social worker):", "[00:01:02] Interviewer:", or Otter's "Jo Smith  0:03" on a line of
+its own). A loose pattern would also take "Note:" or "The problem was this:" for a speaker, so a
+candidate label only counts when it is a known role word (the configured patterns), follows a leading
+timestamp, or opens at least two lines of the document: real speakers speak more than once, and a
+phrase ending in a colon rarely repeats verbatim.
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ _LABEL_LINE = re.compile(
     """,
     re.VERBOSE,
 )
+#: Otter-style speaker line: a label, then only a timestamp (``Jo Smith  0:03``); the words follow below.
+_LABEL_THEN_TIME = re.compile(
+    r"""
+    ^[ \t]*
+    (?P<label>[^\W\d_][\w'’.\-]*(?:[ \t]+[\w'’.\-]+){0,3}(?:[ \t]*\([^()\n:]{1,60}\))?)
+    [ \t]+\[?(?P<ts>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)\]?[ \t]*$
+    """,
+    re.VERBOSE,
+)
 _MAX_LABEL = 60
 _PARENTHETICAL = re.compile(r"\(([^()]*)\)")
 
@@ -44,6 +54,9 @@ class LabelMatch:
     label: str
     text: str
     timestamp: float | None
+    #: True when the timestamp came before the label ("[00:01] Jo:"), which only transcripts do; a trailing
+    #: time ("Jo Smith  0:03") could also be a line like "Started 10:05", so it needs the label to repeat.
+    leading_time: bool = True
 
     def __repr__(self) -> str:  # the label may be a name
         return f"LabelMatch(chars={len(self.label)}, timestamp={self.timestamp})"
@@ -61,21 +74,27 @@ def parse_timestamp(value: str) -> float:
 def match_label(line: str) -> LabelMatch | None:
     """The candidate label at the start of ``line``, or None. Not yet accepted: see ``accepted_labels``."""
     found = _LABEL_LINE.match(line)
+    leading = True
     if not found:
-        return None
+        found = _LABEL_THEN_TIME.match(line)
+        leading = False
+        if not found:
+            return None
     label = re.sub(r"[ \t]+", " ", found.group("label").strip())
     if len(label) > _MAX_LABEL:
         return None
     ts = found.group("ts")
-    return LabelMatch(label=label, text=found.group("text").strip(), timestamp=parse_timestamp(ts) if ts else None)
+    text = found.group("text").strip() if leading else ""
+    return LabelMatch(label, text, parse_timestamp(ts) if ts else None, leading_time=leading)
 
 
 def accepted_labels(candidates: Iterable[LabelMatch | None], settings: Settings | None = None) -> set[str]:
     """The candidate labels (case-folded) that really are speakers in this document.
 
-    A label is accepted when it matches a configured role pattern, comes with a timestamp, or opens at
+    A label is accepted when it matches a configured role pattern, comes after a timestamp, or opens at
     least two lines and starts with a capital letter or a digit (so that a repeated lower-case phrase
-    such as "and then: ..." is never a speaker).
+    such as "and then: ..." is never a speaker). When one "Name  0:03" line is accepted, all are: the
+    file is then in that layout, and a speaker who talks once is still a speaker.
     """
     matches = [m for m in candidates if m is not None]
     counts = Counter(m.label.casefold() for m in matches)
@@ -84,11 +103,25 @@ def accepted_labels(candidates: Iterable[LabelMatch | None], settings: Settings 
         key = m.label.casefold()
         if key in accepted:
             continue
-        known = assign_role(m.label, settings) != "unknown" or m.timestamp is not None
+        known = assign_role(m.label, settings) != "unknown" or (m.timestamp is not None and m.leading_time)
         repeated = counts[key] >= 2 and (m.label[0].isupper() or m.label[0].isdigit())
         if known or repeated:
             accepted.add(key)
+    # Once a "Name  0:03" line is confirmed, the file is in that layout: every such line is a speaker.
+    trailing = {
+        m.label.casefold()
+        for m in matches
+        if not m.leading_time and m.timestamp is not None and _name_like(m.label)
+    }
+    if trailing & accepted:
+        accepted |= trailing
     return accepted
+
+
+def _name_like(label: str) -> bool:
+    """Every word capitalised or a number ("Sam Patel", "Speaker 2"), unlike "Interview started"."""
+    words = _PARENTHETICAL.sub("", label).split()
+    return bool(words) and all(word[0].isupper() or word[0].isdigit() for word in words)
 
 
 @lru_cache(maxsize=32)
