@@ -259,3 +259,25 @@ def test_queue_stats_and_item_view(db_url: str, seeded: Seeded) -> None:
     with session_scope(db_url) as db:
         after = queue_stats(db, a)
     assert after.done_today == 1 and after.available == before.available - 1
+
+
+def test_heartbeat_keeps_the_lease_and_logout_hands_items_back(db_url: str, seeded: Seeded) -> None:
+    from pipeline.review.queue import release_all, renew_lease
+
+    settings = get_settings()
+    a, b = _coder(seeded, "coder1"), _coder(seeded, "coder2")
+    item_id, version, _ = _lease(db_url, a)
+    later = utcnow() + dt.timedelta(seconds=settings.lease_seconds - 5)
+    with session_scope(db_url, immediate=True) as db:
+        assert renew_lease(db, item_id, a, settings, now=later) is True
+        assert renew_lease(db, item_id, b, settings) is False
+    # Past the original expiry, but within the renewed one: nobody else gets it.
+    almost = later + dt.timedelta(seconds=settings.lease_seconds - 5)
+    other = _lease(db_url, b, now=almost)
+    assert other is not None and other[0] != item_id
+    with session_scope(db_url, immediate=True) as db:
+        assert release_all(db, a) == 1
+        assert db.get(ReviewItem, item_id).status == "open"
+    # The renewal did not invalidate the coder's form, but the release did.
+    with pytest.raises(ConflictError), session_scope(db_url, immediate=True) as db:
+        decide_review(db, item_id, version, a, "accept")

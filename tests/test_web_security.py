@@ -172,9 +172,12 @@ def test_blind_items_show_no_suggestion_or_codes(client: TestClient, sqlite_url:
 
 def test_logout_and_expiry_end_the_session(client: TestClient, sqlite_url: str) -> None:
     token = logged_in(client, "coder1")
+    held, _version, _kind = current_item(client.get("/review").text)
     old_cookie = client.cookies.get("qualcode_session")
     response = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login"
+    with session_scope(sqlite_url) as db:
+        assert db.get(ReviewItem, held).status == "open", "log-out hands held items back"
     client.cookies.set("qualcode_session", old_cookie)
     page = client.get("/review", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"].startswith("/login")

@@ -205,3 +205,31 @@ def queue_stats(session: Session, reviewer: Reviewer, *, now: dt.datetime | None
     )
     return QueueStats(available=int(available or 0), blind_waiting=int(blind_waiting or 0),
                       done_today=int(done_today or 0))
+
+
+def renew_lease(
+    session: Session, item_id: int, reviewer: Reviewer, settings: Settings, *, now: dt.datetime | None = None
+) -> bool:
+    """Extend the reviewer's live lease on an item (the page sends a heartbeat while it is open).
+
+    Returns False when the lease has already gone to someone else or the item was decided. The version is
+    not bumped: a heartbeat must not invalidate the form the coder is filling in.
+    """
+    now = now or utcnow()
+    item = session.get(ReviewItem, item_id)
+    if item is None or item.status != "leased" or item.lease_owner != reviewer.user_id:
+        return False
+    item.lease_expires_at = now + dt.timedelta(seconds=settings.lease_seconds)
+    return True
+
+
+def release_all(session: Session, reviewer: Reviewer) -> int:
+    """Hand back every item the reviewer holds (log-out), so others need not wait for the leases to expire."""
+    items = list(
+        session.scalars(
+            select(ReviewItem).where(ReviewItem.status == "leased", ReviewItem.lease_owner == reviewer.user_id)
+        )
+    )
+    for item in items:
+        release_lease(session, item)
+    return len(items)

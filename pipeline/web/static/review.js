@@ -192,12 +192,19 @@
     }
   });
 
-  document.addEventListener("htmx:beforeRequest", function () {
+  function isHeartbeat(event) {
+    var path = event.detail && event.detail.requestConfig && event.detail.requestConfig.path;
+    return !!path && /\/renew$/.test(path);
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (isHeartbeat(event)) { return; }
     busy = true;
     var panel = document.getElementById("review-panel");
     if (panel) { panel.setAttribute("aria-busy", "true"); }
   });
-  document.addEventListener("htmx:afterRequest", function () {
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (isHeartbeat(event)) { return; }
     busy = false;
     var panel = document.getElementById("review-panel");
     if (panel) { panel.setAttribute("aria-busy", "false"); }

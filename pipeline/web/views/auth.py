@@ -7,6 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from pipeline.errors import AuthError
 from pipeline.review.accounts import authenticate, end_session, start_session
+from pipeline.review.queue import release_all
 from pipeline.store.db import session_scope
 from pipeline.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -77,7 +78,10 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
-    with session_scope(request.app.state.db_url) as db:
+    user = optional_user(request)
+    with session_scope(request.app.state.db_url, immediate=True) as db:
+        if user is not None:
+            release_all(db, user)
         end_session(db, session_token(request))
     response = RedirectResponse("/login", status_code=303)
     clear_cookie(request, response, SESSION_COOKIE)

@@ -27,7 +27,7 @@ from pipeline.review.decisions import (
     submit_blind,
     undo_last,
 )
-from pipeline.review.queue import QueueStats, lease_next, queue_stats
+from pipeline.review.queue import QueueStats, lease_next, queue_stats, renew_lease
 from pipeline.settings import Settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import Coding, ReviewItem, User
@@ -72,7 +72,10 @@ def _panel(
     with session_scope(_url(request)) as db:
         view, stats = _view(db, user, settings, leased_id)
     template = "review/_panel.html" if request.headers.get("hx-request") else "review/queue.html"
-    return render(request, template, status_code=status_code, item=view, stats=stats, outcome=outcome)
+    # The page renews its lease at a third of the lease time, so an open tab never loses its item.
+    heartbeat = max(10, settings.lease_seconds // 3)
+    return render(request, template, status_code=status_code, item=view, stats=stats, outcome=outcome,
+                  heartbeat_seconds=heartbeat)
 
 
 def _held_item(db: Session, user: CurrentUser, item_id: int) -> ReviewItem | None:
@@ -185,6 +188,17 @@ def _after_error(
         raise HTTPException(status_code=status, detail=message)
     # 200 so htmx swaps the panel in; the message is in the panel's alert region.
     return _panel(request, user, item_id=item_id, outcome=Outcome(message, "error"))
+
+
+@router.post("/review/items/{item_id}/renew")
+def renew(item_id: int, request: Request, user: CurrentUser = Depends(current_user)) -> Response:
+    """Heartbeat from an open review page: keep the lease while the coder is still reading."""
+    with session_scope(_url(request), immediate=True) as db:
+        kept = renew_lease(db, item_id, user, _settings(request))
+    if kept:
+        return Response(status_code=204)
+    return Response("Your lease on this item expired and it went back to the queue. Press s or reload for the "
+                    "next item.", status_code=409, media_type="text/plain")
 
 
 @router.post("/review/undo")
