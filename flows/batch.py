@@ -65,7 +65,7 @@ def process_new_transcripts(inbox: str | None = None, workers: int = 1) -> dict:
     started = time.perf_counter()
     folder = Path(inbox) if inbox else settings.inbox
     summary = BatchSummary(batch_id=batch.start_batch(settings, flow_run_id=str(flow_run.id or "")))
-    files = batch.discover_new(folder)
+    files = batch.discover_new(folder, settings)
     logger.info("batch %s: %d candidate file(s) in the inbox", summary.batch_id, len(files))
     hook = progress_hook.get()
     if workers > 1:

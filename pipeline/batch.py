@@ -142,8 +142,8 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
         return FileOutcome(name, "quarantined", reason=exc.reason)
 
     keyring = load_keyring(s)
-    anonymiser = build_anonymiser(s)
     with session_scope() as session:
+        anonymiser = build_anonymiser(s, session=session, keyring=keyring)  # + the project's allow/deny lists
         row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
         if row is None:
             row = Transcript(content_hash=digest, source_name=name, format=raw.format)
@@ -281,7 +281,8 @@ def _stats_dict(stats: object) -> dict[str, int]:
 
 def refresh_queue(settings: Settings | None = None) -> tuple[int, int]:
     """Turn queued suggestions into review items and top up the blind double-coding sample."""
-    from pipeline.review import assign_blind_sample, enqueue_suggestions
+    from pipeline.review.blind import assign_blind_sample
+    from pipeline.review.queue import enqueue_suggestions
 
     s = settings or get_settings()
     with session_scope(immediate=True) as session:
@@ -292,7 +293,7 @@ def refresh_queue(settings: Settings | None = None) -> tuple[int, int]:
 
 def agreement_alerts(settings: Settings | None = None, batch_id: int | None = None) -> list[str]:
     """Snapshot agreement after the batch; return human-readable flags for themes below threshold."""
-    from pipeline.agreement import snapshot_agreement
+    from pipeline.agreement.snapshots import snapshot_agreement
 
     s = settings or get_settings()
     with session_scope() as session:
@@ -331,10 +332,11 @@ def tally(summary: BatchSummary, outcomes: Iterable[FileOutcome]) -> None:
             summary.files_failed += 1
 
 
-def discover_new(inbox: Path) -> list[Path]:
+def discover_new(inbox: Path, settings: Settings | None = None) -> list[Path]:
     from pipeline.ingest import discover
 
-    return discover(inbox) if inbox.exists() else []
+    s = settings or get_settings()
+    return discover(inbox, s.quarantine_dir) if inbox.exists() else []
 
 
 def run_batch(
@@ -344,7 +346,7 @@ def run_batch(
     s = settings or get_settings()
     started = time.perf_counter()
     summary = BatchSummary(batch_id=start_batch(s))
-    for path in discover_new(inbox or s.inbox):
+    for path in discover_new(inbox or s.inbox, s):
         outcome = ingest_file_safely(path, s, summary.batch_id)
         tally(summary, [outcome])
         if progress:

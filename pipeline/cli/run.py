@@ -34,7 +34,7 @@ def run(
     if not folder.is_dir():
         raise typer.BadParameter(f"inbox folder not found: {folder}")
     ensure_schema(settings)
-    total = len(discover_new(folder))
+    total = len(discover_new(folder, settings))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False, disable=as_json) as bar:
         task_id = bar.add_task("transcripts", total=total)
