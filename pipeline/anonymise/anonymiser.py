@@ -452,16 +452,25 @@ class Anonymiser:
         return results
 
     def is_role_label(self, label: str) -> bool:
-        """True when a speaker label names a role ("Interviewer", "P3", "Social Worker 2"), not a person."""
+        """True when a speaker label names a role ("Interviewer", "P3", "Social Worker 2"), not a person.
+
+        Every word must be role-like: "P2 (Dev)" is not a role label, because "Dev" is a name.
+        """
         stripped = label.strip().strip(":").strip()
-        if not stripped:
+        if not stripped or stripped in self.allow or _ROLE_CODE.match(stripped):
             return True
-        if any(p.search(stripped) for p in self._role_patterns) or _ROLE_CODE.match(stripped):
-            return True
-        if stripped in self.allow:
-            return True
-        words = [w.casefold() for w in re.findall(r"[^\W_]+", stripped)]
-        return bool(words) and all(w in ROLE_WORDS or w.isdigit() or w in self.allow for w in words)
+        words = re.findall(r"[^\W_]+", stripped)
+        return bool(words) and all(self._role_word(w) for w in words)
+
+    def _role_word(self, word: str) -> bool:
+        folded = word.casefold()
+        return (
+            folded in ROLE_WORDS
+            or folded.isdigit()
+            or folded in self.allow
+            or bool(_ROLE_CODE.match(word))
+            or any(p.fullmatch(folded) for p in self._role_patterns)
+        )
 
     def anonymise_document(self, raw_doc: RawDocument, pseudonyms: PseudonymStore | None = None) -> AnonymisedDocument:
         """Anonymise a transcript: turn texts, and speaker labels that are names.
@@ -480,7 +489,14 @@ class Anonymiser:
         per_text, per_label = detected[: len(texts)], detected[len(texts) :]
         # A label that is not a role is a name even when no recogniser fires on it ("Bex", "Dev T").
         label_names: list[str] = []
-        for label, dets in zip(name_labels, per_label, strict=True):
+        for k, (label, dets) in enumerate(zip(name_labels, per_label, strict=True)):
+            # In a label, an "organisation" or "place" is almost always a misread name ("Marcus Bell").
+            dets = [
+                Detection(d.start, d.end, "PERSON", d.score, d.recognizer) if d.entity in {"ORG", "PLACE"} else d
+                for d in dets
+                if not self.is_role_label(label[d.start : d.end])
+            ]
+            per_label[k] = dets
             label_names.extend(label[d.start : d.end] for d in dets if d.entity == "PERSON")
             if not dets:
                 label_names.append(label)

@@ -78,13 +78,17 @@ QUALCODE_NER = NerModelConfiguration(
 class PackagedSpacyNlpEngine(SpacyNlpEngine):
     """``SpacyNlpEngine`` that loads its pipeline from the installed package and never downloads."""
 
-    def __init__(self, model_name: str, ner_model_configuration: NerModelConfiguration) -> None:
+    def __init__(
+        self, model_name: str, ner_model_configuration: NerModelConfiguration, *, full_pipeline: bool = False
+    ) -> None:
         super().__init__(
             models=[{"lang_code": "en", "model_name": model_name}], ner_model_configuration=ner_model_configuration
         )
+        self.full_pipeline = full_pipeline
 
     def load(self) -> None:
-        self.nlp = {"en": load_spacy_model(self.models[0]["model_name"])}
+        name = self.models[0]["model_name"]
+        self.nlp = {"en": load_spacy_model(name, disable_unused=not self.full_pipeline)}
 
 
 def build_analyzer(model_name: str) -> AnalyzerEngine:
@@ -100,7 +104,8 @@ def build_analyzer(model_name: str) -> AnalyzerEngine:
 def build_baseline_analyzer(model_name: str) -> AnalyzerEngine:
     """Out-of-the-box Presidio (default registry and NER mapping) on the same spaCy model, offline."""
     make_tldextract_offline()
-    nlp_engine = PackagedSpacyNlpEngine(model_name, PRESIDIO_DEFAULT_NER)
+    # The full spaCy pipeline (parser included), as Presidio would load it.
+    nlp_engine = PackagedSpacyNlpEngine(model_name, PRESIDIO_DEFAULT_NER, full_pipeline=True)
     nlp_engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)

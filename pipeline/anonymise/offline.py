@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import tldextract
@@ -56,8 +57,8 @@ def load_spacy_model(name: str, *, disable_unused: bool = True) -> Language:
     """
     import spacy
 
-    if importlib.util.find_spec(name.split("/")[0]) is None and "/" in name:
-        return spacy.load(name)  # a local directory
+    if Path(name).is_dir():
+        return spacy.load(name, exclude=list(UNUSED_SPACY_COMPONENTS) if disable_unused else [])
     exclude = list(UNUSED_SPACY_COMPONENTS) if disable_unused else []
     for package in _candidate_packages(name):
         if importlib.util.find_spec(package) is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -297,7 +298,60 @@ def result(entity: str, start: int, end: int, score: float, recognizer: EntityRe
     )
 
 
-def is_sentence_start(doc: Doc, i: int) -> bool:
+class Tok:
+    """The few attributes of a spaCy token the recognisers read, copied once per document.
+
+    Why: every attribute access on a spaCy ``Doc`` builds a fresh ``Token`` object; the token recognisers
+    read each token several times, so copying the attributes once per document is far cheaper.
+    """
+
+    __slots__ = ("idx", "is_alpha", "is_lower", "is_punct", "is_space", "is_stop", "like_num", "lower_", "pos_", "text")
+
+    def __init__(self, token: Token) -> None:
+        self.text: str = token.text
+        self.lower_: str = token.lower_
+        self.pos_: str = token.pos_
+        self.idx: int = token.idx
+        self.is_alpha: bool = token.is_alpha
+        self.is_lower: bool = token.is_lower
+        self.is_punct: bool = token.is_punct
+        self.is_space: bool = token.is_space
+        self.is_stop: bool = token.is_stop
+        self.like_num: bool = token.like_num
+
+    def __repr__(self) -> str:
+        return f"Tok(pos={self.pos_!r}, chars={len(self.text)})"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenTable:
+    """A document's tokens as ``Tok`` objects, plus facts about the whole document."""
+
+    toks: list[Tok]
+    lower_doc: bool  # speech-recognition style: (almost) no capitals anywhere
+
+    def __len__(self) -> int:
+        return len(self.toks)
+
+    def __getitem__(self, i: int) -> Tok:
+        return self.toks[i]
+
+    def end_char(self, i: int) -> int:
+        tok = self.toks[i]
+        return tok.idx + len(tok.text)
+
+
+def token_table(doc: Doc) -> TokenTable:
+    """The ``TokenTable`` of ``doc``, built once and kept in ``doc.user_data`` for the other recognisers."""
+    cached = doc.user_data.get("qualcode_tokens")
+    if cached is None:
+        toks = [Tok(t) for t in doc]
+        cached = TokenTable(toks, _mostly_lower(toks))
+        doc.user_data["qualcode_tokens"] = cached
+    return cached
+
+
+def is_sentence_start(doc: TokenTable, i: int) -> bool:
     """True when token ``i`` opens a sentence or line (capitals there say nothing about names)."""
     j = i - 1
     while j >= 0 and doc[j].is_space and "\n" not in doc[j].text:
@@ -305,20 +359,20 @@ def is_sentence_start(doc: Doc, i: int) -> bool:
     return j < 0 or doc[j].text in _SENTENCE_END or "\n" in doc[j].text
 
 
-def is_capitalised(token: Token) -> bool:
+def is_capitalised(token: Tok) -> bool:
     text = token.text
     return (len(text) > 1 and text[0].isupper() and not text.isupper()) or (text.isupper() and len(text) > 2)
 
 
-def mostly_lower(doc: Doc) -> bool:
+def _mostly_lower(toks: list[Tok]) -> bool:
     """Speech-recognition output: almost no capitals, so capitalisation cannot be used as evidence."""
-    alpha = [t for t in doc if t.is_alpha]
+    alpha = [t for t in toks if t.is_alpha]
     if len(alpha) < 4:
         return all(t.is_lower for t in alpha)
     return sum(1 for t in alpha if t.text[0].isupper()) / len(alpha) < 0.03
 
 
-def _next_to_number(doc: Doc, i: int) -> bool:
+def _next_to_number(doc: TokenTable, i: int) -> bool:
     return (i > 0 and doc[i - 1].like_num) or (i + 1 < len(doc) and doc[i + 1].like_num)
 
 
@@ -339,9 +393,9 @@ class _TokenRecognizer(LocalRecognizer):
     ) -> list[RecognizerResult]:
         if nlp_artifacts is None or nlp_artifacts.tokens is None:
             return []
-        return list(self.find(nlp_artifacts.tokens))
+        return list(self.find(token_table(nlp_artifacts.tokens)))
 
-    def find(self, doc: Doc) -> Iterable[RecognizerResult]:  # pragma: no cover - abstract
+    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -354,8 +408,8 @@ class FirstNameRecognizer(_TokenRecognizer):
 
     ENTITY = "PERSON"
 
-    def find(self, doc: Doc) -> Iterable[RecognizerResult]:
-        lower_doc = mostly_lower(doc)
+    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:
+        lower_doc = doc.lower_doc
         n = len(doc)
         i = 0
         while i < n:
@@ -404,7 +458,7 @@ class ContextNameRecognizer(_TokenRecognizer):
 
     ENTITY = "PERSON"
 
-    def find(self, doc: Doc) -> Iterable[RecognizerResult]:
+    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:
         for i in range(1, len(doc)):
             prev, tok = doc[i - 1], doc[i]
             if not (prev.lower_ in RELATION_WORDS or NAME_INTRO.match(prev.text)):
@@ -423,7 +477,7 @@ class TitleNameRecognizer(_TokenRecognizer):
     ENTITY = "PERSON"
     _INITIALS = re.compile(r"^(?:[A-Z]\.)+[A-Z]?\.?$|^[A-Z]$")
 
-    def find(self, doc: Doc) -> Iterable[RecognizerResult]:
+    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:
         n = len(doc)
         for i, tok in enumerate(doc):
             if tok.lower_.rstrip(".") not in TITLES:
@@ -468,7 +522,7 @@ class InitialsRecognizer(_TokenRecognizer):
     _PATTERN = re.compile(r"^(?:[A-Z]\.){2,3}$")
     _KNOWN = frozenset({"U.K.", "U.S.", "E.U.", "U.N.", "A.M.", "P.M.", "E.G.", "I.E.", "N.B.", "D.O.B."})
 
-    def find(self, doc: Doc) -> Iterable[RecognizerResult]:
+    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:
         for tok in doc:
             if self._PATTERN.match(tok.text) and tok.text.upper() not in self._KNOWN:
                 yield result(self.ENTITY, tok.idx, tok.idx + len(tok.text), 0.6, self)
@@ -479,23 +533,21 @@ class PlaceGazetteerRecognizer(_TokenRecognizer):
 
     ENTITY = "LOCATION"
 
-    def find(self, doc: Doc) -> Iterable[RecognizerResult]:
+    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:
         n = len(doc)
         width = self.gaz.max_place_words
         i = 0
         while i < n:
             matched = 0
             for w in range(min(width, n - i), 0, -1):
-                span = doc[i : i + w]
-                key = " ".join(t.lower_ for t in span)
+                key = " ".join(doc[k].lower_ for k in range(i, i + w))
                 if key in self.gaz.places:
                     if w == 1 and key in self.gaz.ambiguous_places and not doc[i].text[0].isupper():
                         continue
                     matched = w
                     break
             if matched:
-                span = doc[i : i + matched]
-                yield result(self.ENTITY, span.start_char, span.end_char, 0.7, self)
+                yield result(self.ENTITY, doc[i].idx, doc.end_char(i + matched - 1), 0.7, self)
                 i += matched
             else:
                 i += 1
@@ -516,7 +568,7 @@ class NamedInstitutionRecognizer(_TokenRecognizer):
     HOUSE_NUMBERS = False
     SCORE = 0.75
 
-    def _name_like(self, tok: Token, lower_doc: bool) -> bool:
+    def _name_like(self, tok: Tok, lower_doc: bool) -> bool:
         if tok.lower_ in {"st", "st."}:
             return True
         if tok.is_punct or tok.is_space or tok.like_num or tok.is_stop:
@@ -529,8 +581,8 @@ class NamedInstitutionRecognizer(_TokenRecognizer):
             return False
         return tok.pos_ in NAME_POS or (tok.pos_ == "ADJ" and lower_doc)
 
-    def find(self, doc: Doc) -> Iterable[RecognizerResult]:
-        lower_doc = mostly_lower(doc)
+    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:
+        lower_doc = doc.lower_doc
         n = len(doc)
         i = 0
         while i < n:
