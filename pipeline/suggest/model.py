@@ -18,9 +18,10 @@ few listed here); anything else is a :class:`~pipeline.errors.ModelError`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ import skops.io as sio
 
 from pipeline.codebook import Codebook
 from pipeline.errors import ModelError
+from pipeline.suggest.card import build_card, card_markdown
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.estimator import CodeSuggester
 from pipeline.suggest.policy import DecisionPolicy
@@ -138,7 +140,7 @@ class SuggestionModel:
             sio.dump(self.estimator, directory / ESTIMATOR_FILE)
         _write_json(directory / MODEL_FILE, meta)
         _write_json(directory / CARD_JSON, self.card)
-        (directory / CARD_MD).write_text(render_card_markdown(self.card), encoding="utf-8")
+        (directory / CARD_MD).write_text(card_markdown(self.card), encoding="utf-8")
         return directory
 
     @classmethod
@@ -223,9 +225,8 @@ def cold_start_model(codebook: Codebook, embedder: Embedder, *, cold_start_revie
     Its version is derived from the codebook hash and embedding model, so suggestions made before any
     training are traceable and idempotent.
     """
-    from pipeline.suggest.card import build_card
-
-    version = f"coldstart-{codebook.content_hash[:12]}"
+    model_tag = hashlib.sha256(embedder.model_name.encode("utf-8")).hexdigest()[:6]
+    version = f"coldstart-{codebook.content_hash[:12]}-{model_tag}"
     model = SuggestionModel(
         version=version,
         codebook=codebook,
@@ -235,14 +236,3 @@ def cold_start_model(codebook: Codebook, embedder: Embedder, *, cold_start_revie
     )
     model.card = build_card(model, reports={}, training={"n_units": 0, "n_labels": 0})
     return model
-
-
-def render_card_markdown(card: dict[str, Any]) -> str:
-    from pipeline.suggest.card import card_markdown
-
-    return card_markdown(card)
-
-
-def codes_in_order(codes: Sequence[str], wanted: Collection[str]) -> list[str]:
-    """``wanted`` in the order of ``codes`` (helper for stable reports)."""
-    return [c for c in codes if c in wanted]

@@ -230,10 +230,14 @@ def load_model_row(row: ModelVersion) -> SuggestionModel:
         model = SuggestionModel.load(row.path)
         if model.version != row.version:
             raise ModelError(f"{row.path}: holds model {model.version}, but the database expects {row.version}")
-        if len(_MODEL_CACHE) >= 4:
-            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
-        _MODEL_CACHE[key] = model
+        _remember(key, model)
     return _MODEL_CACHE[key]
+
+
+def _remember(key: tuple[str, str], model: SuggestionModel) -> None:
+    if len(_MODEL_CACHE) >= 4:
+        _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+    _MODEL_CACHE[key] = model
 
 
 @dataclass
@@ -276,8 +280,11 @@ def _scorer(session: Session, settings: Settings) -> _Scorer:
     embedder = get_embedder(settings)
     row = active_model_row(session)
     if row is None:
-        model = cold_start_model(codebook, embedder, cold_start_review=max(COLD_START_REVIEW, settings.review_floor))
-        return _Scorer(model, codebook, set(), None, {})
+        review = max(COLD_START_REVIEW, settings.review_floor)
+        key = (f"coldstart:{codebook.content_hash}:{embedder.model_name}", str(review))
+        if key not in _MODEL_CACHE:  # embedding the codebook once per process, not once per transcript
+            _remember(key, cold_start_model(codebook, embedder, cold_start_review=review))
+        return _Scorer(_MODEL_CACHE[key], codebook, set(), None, {})
     model = load_model_row(row)
     model.check_embedding_model(embedder)
     unseen = [c for c in codebook.code_ids if c not in model.codes]
