@@ -27,8 +27,12 @@ def review(
     config: Path | None = ConfigOption,
     database_url: str | None = DatabaseOption,
 ) -> None:
-    """Review your queue: a accept, r reject, c other code, b accept group, s skip, u undo, n note,
-    1-5 certainty, q quit. Keys are read one at a time from the terminal, or from a pipe or --keys."""
+    """Review your queue in the terminal, with the web page's keys.
+
+    a accept (blind: save codes), r reject, c or / choose codes, b accept the near-duplicate group, s skip,
+    u undo, n note, 1-5 certainty, q quit. Keys are read one at a time from the terminal, or from a pipe
+    or --keys.
+    """
     settings = load_settings(config, database_url)
     url = ensure_schema(settings)
     console = Console(highlight=False)
