@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
+from pipeline.settings import Settings
 
 console = Console(stderr=True)
 
@@ -25,14 +26,28 @@ def run(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Process new transcripts once: anonymise, segment, embed, suggest, queue. Re-runs do only new work."""
-    from pipeline.batch import BatchSummary, discover_new, run_batch
-    from pipeline.prefect_env import configure_prefect
-    from pipeline.store.db import ensure_schema
-
     settings = load_settings(config, database_url)
     folder = (inbox or settings.inbox).resolve()
     if not folder.is_dir():
         raise typer.BadParameter(f"inbox folder not found: {folder}")
+    run_once(folder, settings, use_prefect=not no_prefect, workers=workers, dask_address=dask_address,
+             as_json=as_json)
+
+
+def run_once(
+    folder: Path,
+    settings: Settings,
+    *,
+    use_prefect: bool = True,
+    workers: int = 1,
+    dask_address: str | None = None,
+    as_json: bool = False,
+) -> dict:
+    """One batch over ``folder`` with a progress bar and a printed summary; returns the summary dict."""
+    from pipeline.batch import BatchSummary, discover_new, run_batch
+    from pipeline.prefect_env import configure_prefect
+    from pipeline.store.db import ensure_schema
+
     ensure_schema(settings)
     total = len(discover_new(folder, settings))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -42,7 +57,7 @@ def run(
         def hook(name: str, outcome: str) -> None:
             bar.update(task_id, advance=1, description=f"{outcome:<11} {name[:40]}")
 
-        if no_prefect:
+        if not use_prefect:
             summary_dict = run_batch(folder, settings, progress=hook).to_dict()
         else:
             configure_prefect(settings)
@@ -54,11 +69,12 @@ def run(
             finally:
                 progress_hook.reset(token)
         bar.update(task_id, description="transcripts")
-    summary = BatchSummary(**{k: v for k, v in summary_dict.items() if k != "outcomes"})
     if as_json:
         typer.echo(json.dumps(summary_dict, indent=2, default=str))
-        return
-    _print_summary(summary, summary_dict.get("outcomes", []))
+    else:
+        summary = BatchSummary(**{k: v for k, v in summary_dict.items() if k != "outcomes"})
+        _print_summary(summary, summary_dict.get("outcomes", []))
+    return summary_dict
 
 
 def _print_summary(summary, outcomes) -> None:  # type: ignore[no-untyped-def]
@@ -69,8 +85,10 @@ def _print_summary(summary, outcomes) -> None:  # type: ignore[no-untyped-def]
     table.add_row("failed", str(summary.files_failed))
     table.add_row("segments created", str(summary.segments_created))
     table.add_row("segments embedded", str(summary.segments_embedded))
-    for key, value in sorted(summary.suggestions.items()):
-        table.add_row(f"suggestions: {key}", str(value))
+    shown = ("applied", "queued", "dropped", "cold_start")
+    for key in shown:
+        if key in summary.suggestions:
+            table.add_row(f"suggestions {key.replace('_', '-')}", str(summary.suggestions[key]))
     table.add_row("review items queued", str(summary.review_items))
     table.add_row("blind items assigned", str(summary.blind_items))
     table.add_row("time", f"{summary.seconds:.1f} s")

@@ -1,0 +1,83 @@
+"""``qualcode demo``: the whole product on the synthetic sample data, in one command (``make demo``).
+
+Runs the real batch flow (Prefect) over ``data/sample/``, gives the demo lead and demo coder fresh
+passwords and prints them, then serves the review app. Run it twice: the second batch reports zero new
+files, because the flow is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from sqlalchemy import select
+
+from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
+from pipeline.settings import PROJECT_ROOT, reset_settings
+from pipeline.store.db import ensure_schema
+
+SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
+#: Blind double-coding needs two coders, so the demo has a second one.
+EXTRA_DEMO_USERS = (("demo-coder-2", "coder"),)
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """Create the demo accounts, or give existing ones new passwords; returns (user, role, password)."""
+    from pipeline.review.accounts import DEMO_USERS, create_user, end_all_sessions, hash_password
+
+    accounts = (*DEMO_USERS, *EXTRA_DEMO_USERS)
+    from pipeline.store import audit, session_scope
+    from pipeline.store.models import User
+
+    logins = []
+    with session_scope() as session:
+        for username, role in accounts:
+            password = secrets.token_urlsafe(12)
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                create_user(session, username, password, role, actor="demo")
+            else:  # only hashes are stored, so a re-run issues new passwords and ends old sessions
+                user.password_hash = hash_password(password)
+                user.failed_logins, user.locked_until = 0, None
+                end_all_sessions(session, user.id)
+                audit(session, "demo", "user.password_reset", "user", user.id)
+            logins.append((username, role, password))
+    return logins
+
+
+def demo(
+    host: str = typer.Option("127.0.0.1", help="Address for the web app."),
+    port: int = typer.Option(8000, help="Port for the web app."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the web app at the end."),
+    inbox: Path = typer.Option(SAMPLE_DIR, help="Folder to process (default: the synthetic samples)."),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Process the sample transcripts, print demo log-ins and serve the review app."""
+    from pipeline.cli.run import run_once
+
+    os.environ["QUALCODE_RETAIN_RAW"] = "keep"  # the demo inbox is the committed samples: never delete them
+    load_settings(config, database_url)
+    settings = reset_settings()
+    console = Console()
+    ensure_schema(settings)
+    logins = demo_logins()  # before the batch, so the blind sample can be assigned to two coders
+    console.rule("[bold]qualcode demo: batch run over the synthetic samples")
+    summary = run_once(inbox.resolve(), settings, use_prefect=True)
+    if summary["files_done"] == 0:
+        console.print("[green]No new files: everything in the inbox was processed by an earlier run.")
+    console.rule("[bold]Log-ins (demo accounts; new passwords each run)")
+    for username, role, password in logins:
+        console.print(f"  {role:<6} [bold]{username:<13}[/] password: [bold]{password}[/]")
+    if serve:
+        from pipeline.cli.serve import serve as serve_app
+
+        console.rule(f"[bold]Review app: http://{host}:{port}/  (Ctrl-C to stop)")
+        serve_app(host=host, port=port, config=None, database_url=None)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
