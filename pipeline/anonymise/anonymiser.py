@@ -28,6 +28,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from pipeline.anonymise.entities import ANALYSED_ENTITIES, placeholder_type, priority
 from pipeline.anonymise.gazetteers import Gazetteers, load_gazetteers
 from pipeline.anonymise.pseudonyms import InMemoryPseudonymStore, PseudonymStore, surrogate_text
+from pipeline.anonymise.recognizers.ner import SPECIFIC_DATE
 from pipeline.anonymise.recognizers.tokens import TITLES
 from pipeline.anonymise.terms import DenyList, TermMatcher, subtract_intervals
 from pipeline.anonymise.types import (
@@ -127,6 +128,7 @@ _ROLE_CODE = re.compile(r"^(?:[A-Za-z]{1,4}\s?-?\d{1,3}[a-z]?|[A-Z]{2,5})$")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _POSSESSIVE = re.compile(r"['’]s?$")
 _EDGE_PUNCT = ' \t\n,;:!?"“”()[]{}<>'
+NER_RECOGNIZER = "InterviewSpacyRecognizer"
 #: Recognisers that report speaker labels; a label that is a role is not an identifier.
 LABEL_RECOGNIZERS = frozenset({"VoiceTagRecognizer", "LineLabelRecognizer"})
 #: Pattern-matched identifiers: the allow-list never cuts into these ("uk" in an e-mail address).
@@ -161,6 +163,34 @@ def _trim(text: str, det: Detection) -> Detection | None:
     if end - start < 1 or not any(ch.isalnum() for ch in text[start:end]):
         return None
     return Detection(start, end, det.entity, det.score, det.recognizer)
+
+
+def _yield_to_patterns(text: str, dets: list[Detection]) -> list[Detection]:
+    """Cut statistical NER spans back where they run over a pattern-matched identifier.
+
+    spaCy sometimes glues neighbours onto a postcode or phone number ("ls6 2ab last year" as one DATE);
+    the validated pattern is the better boundary, and a leftover that no longer looks like its type
+    ("last year") is dropped.
+    """
+    anchors = [(d.start, d.end) for d in dets if d.entity in STRUCTURED_TYPES]
+    if not anchors:
+        return dets
+    out = []
+    for det in dets:
+        if det.recognizer != NER_RECOGNIZER or det.entity in STRUCTURED_TYPES:
+            out.append(det)
+            continue
+        for start, end in subtract_intervals(det.start, det.end, anchors):
+            piece = text[start:end]
+            if det.entity == "DATE" and not SPECIFIC_DATE.search(piece):
+                continue
+            out.append(Detection(start, end, det.entity, det.score, det.recognizer))
+    return out
+
+
+def _all_names(surface: str, names: dict[str, bool]) -> bool:
+    words = [_POSSESSIVE.sub("", w).casefold() for w in _WORD.findall(surface)]
+    return bool(words) and all(w in names for w in words)
 
 
 def merge_overlaps(detections: Iterable[Detection]) -> list[Detection]:
@@ -288,6 +318,7 @@ class Anonymiser:
         return out
 
     def _clean(self, text: str, dets: Iterable[Detection]) -> list[Detection]:
+        dets = _yield_to_patterns(text, list(dets))
         protected = self.allow.intervals(text)
         deny_spans = {(d.start, d.end) for d in dets if d.recognizer == "DenyList"}
         kept: list[Detection] = []
@@ -300,10 +331,11 @@ class Anonymiser:
                     continue
                 surface = text[trimmed.start : trimmed.end]
                 words = [w.casefold() for w in _WORD.findall(surface)]
+                cut = len(pieces) > 1 or pieces[0] != (det.start, det.end)
                 if (
                     words
                     and not any(ch.isdigit() for ch in surface)
-                    and all(w in STOP_WORDS or w.rstrip(".") in TITLES for w in words)
+                    and all((cut and w in STOP_WORDS) or w.rstrip(".") in TITLES for w in words)
                     and len(surface) > 1
                 ):
                     continue  # "the" left of "the Home Office", or a bare title: names no one
@@ -381,11 +413,18 @@ class Anonymiser:
                             m.start(), m.end(), phrases.get(m.group(1).casefold(), "PLACE"), 0.7, "EntityPropagation"
                         )
                     )
-            if extra:
-                covered = per_text[idx]
-                new = [d for d in extra if not any(c.start <= d.start and d.end <= c.end for c in covered)]
-                if new:
-                    per_text[idx] = self._clean(text, covered + new)
+            covered = per_text[idx]
+            # A known name that NER read as a place or organisation ("Did Marcus tell ...") is a person.
+            covered = [
+                Detection(c.start, c.end, "PERSON", c.score, c.recognizer)
+                if c.entity in {"PLACE", "ORG"} and _all_names(text[c.start : c.end], names)
+                else c
+                for c in covered
+            ]
+            per_text[idx] = covered
+            new = [d for d in extra if not any(c.start <= d.start and d.end <= c.end for c in covered)]
+            if new:
+                per_text[idx] = self._clean(text, covered + new)
 
     # ------------------------------------------------------------------------------------------------
     # pseudonymisation

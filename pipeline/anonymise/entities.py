@@ -63,7 +63,6 @@ ANALYSED_ENTITIES: tuple[str, ...] = (
     "ORGANIZATION",
     "LOCATION",
     "IP_ADDRESS",
-    "IDENTIFIER",
 )
 
 PLACEHOLDER_RE = re.compile(r"\[(?P<type>[A-Z_]+)_(?P<number>\d+)\]")

@@ -9,7 +9,7 @@ from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-_SPECIFIC_DATE = re.compile(
+SPECIFIC_DATE = re.compile(
     r"\d|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:christmas|easter)\b",
     re.IGNORECASE,
 )
@@ -34,7 +34,7 @@ class InterviewSpacyRecognizer(SpacyRecognizer):
     ) -> list[RecognizerResult]:
         kept = []
         for res in super().analyze(text, entities, nlp_artifacts):
-            if res.entity_type == "DATE_TIME" and not _SPECIFIC_DATE.search(text[res.start : res.end]):
+            if res.entity_type == "DATE_TIME" and not SPECIFIC_DATE.search(text[res.start : res.end]):
                 continue
             if res.entity_type == "ORGANIZATION":
                 res.score = min(res.score, self.ORG_SCORE)

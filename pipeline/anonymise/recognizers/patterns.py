@@ -269,7 +269,7 @@ class CaseReferenceRecognizer(GroupPatternRecognizer):
             0.7,
         ),
         ("slash number", r"\b\d{1,6}/\d{1,4}(?:[A-Z](?:[\w.,]*\w)?)?\b(?!/)", 0.6),
-        ("plan code", r"\b\d{1,6}[./]\d{1,4}\s?[A-Z](?:[\w.,]*\w)?(?:\s\(no\.\s?\d+\))?", 0.6),
+        ("plan code", r"\b\d{1,6}[./]\d{1,4}(?:\s?[A-Z][\w.,]*\w|[A-Z])(?:\s\(no\.\s?\d+\))?", 0.6),
         ("prefixed code", r"\b[A-Z]{1,5}[-/]?\d{4,}(?:[-/][A-Z\d]+)*\b", 0.6),
         ("long digits", r"\b\d{5,}\b", 0.45),
         ("neutral citation", r"\[\d{4}\]\s+[A-Z]{2,6}(?:\s+(?:Civ|Crim|Admin|Fam))?\s+\d+(?:\s+\([A-Za-z]+\))?", 0.7),

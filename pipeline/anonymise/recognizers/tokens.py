@@ -429,7 +429,7 @@ class FirstNameRecognizer(_TokenRecognizer):
                     pass  # "3 May 2019", "June 12th": a date, not a name
                 elif tok.text[0].isupper() and not is_sentence_start(doc, i) and tok.pos_ == "PROPN":
                     score = 0.6
-                elif prev in RELATION_WORDS and tok.pos_ in NAME_POS:
+                elif prev in RELATION_WORDS and (tok.pos_ in NAME_POS or tok.text[0].isupper()):
                     score = 0.55
             if score == 0.0:
                 i += 1
