@@ -281,3 +281,26 @@ def test_heartbeat_keeps_the_lease_and_logout_hands_items_back(db_url: str, seed
     # The renewal did not invalidate the coder's form, but the release did.
     with pytest.raises(ConflictError), session_scope(db_url, immediate=True) as db:
         decide_review(db, item_id, version, a, "accept")
+
+
+def test_the_decided_segments_other_suggestions_come_next(db_url: str) -> None:
+    with session_scope(db_url) as db:
+        seeded = seed_all(db, coders=1, leads=0, transcripts=2, answers=6, prior=0, group_every=0)
+    with session_scope(db_url) as db:
+        # A second, low-priority suggestion on the first segment.
+        first_segment = seeded.segments[0]
+        db.add(Suggestion(segment_id=first_segment, code_key="joint_meeting", probability=0.5, decision="review",
+                          model_version="synthetic-model-1", status="queued", priority=-100.0))
+        enqueue_suggestions(db)
+    a = _coder(seeded, "coder1")
+    item_id, version, _ = _lease(db_url, a)
+    with session_scope(db_url, immediate=True) as db:
+        assert db.get(ReviewItem, item_id).segment_id == first_segment
+        decide_review(db, item_id, version, a, "accept")
+    with session_scope(db_url, immediate=True) as db:
+        plain = lease_next(db, a, get_settings(), prefer_segment=None)
+        assert plain.segment_id != first_segment  # by priority alone it would come last
+        db.rollback()
+    with session_scope(db_url, immediate=True) as db:
+        nxt = lease_next(db, a, get_settings(), prefer_segment=first_segment)
+        assert nxt.segment_id == first_segment

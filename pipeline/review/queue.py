@@ -139,9 +139,17 @@ def current_lease(session: Session, reviewer: Reviewer, now: dt.datetime | None 
 
 
 def lease_next(
-    session: Session, reviewer: Reviewer, settings: Settings, *, now: dt.datetime | None = None
+    session: Session,
+    reviewer: Reviewer,
+    settings: Settings,
+    *,
+    now: dt.datetime | None = None,
+    prefer_segment: int | None = None,
 ) -> ReviewItem | None:
     """Lease the next item for ``reviewer`` (see the module docstring); None when the queue is empty.
+
+    ``prefer_segment`` (the segment just decided) puts that segment's other suggestions first: reading a
+    segment is the expensive part of a decision, so its remaining suggestions are judged while it is fresh.
 
     Call inside ``session_scope(url, immediate=True)`` so that SQLite takes its write lock first.
     """
@@ -155,6 +163,7 @@ def lease_next(
         .where(eligible_for(reviewer, now))
         .order_by(
             case((ReviewItem.status == "skipped", 1), else_=0),
+            case((ReviewItem.segment_id == (prefer_segment or -1), 0), else_=1),
             ReviewItem.priority.desc(),
             ReviewItem.id,
         )

@@ -210,9 +210,10 @@ def run_review(
 ) -> ReviewSummary:
     """Review items until the queue is empty, input ends, or the coder presses ``q``."""
     summary = ReviewSummary()
+    last_segment: int | None = None
     while True:
         with session_scope(url, immediate=True) as db:
-            item = lease_next(db, reviewer, settings)
+            item = lease_next(db, reviewer, settings, prefer_segment=last_segment)
             item_id = item.id if item is not None else None
         if item_id is None:
             console.print("[green]Nothing waiting for you.[/green]")
@@ -224,6 +225,7 @@ def run_review(
             view = build_item_view(db, leased, catalogue, embedding_model=settings.embedding_model,
                                    group_size=group_size(db, leased, reviewer))
         outcome = _decide_one(url, settings, reviewer, view, catalogue, keys, console, summary)
+        last_segment = view.segment_id if outcome not in ("skip", "quit", "conflict") else None
         if outcome == "quit":
             _release(url, reviewer, item_id)
             return summary

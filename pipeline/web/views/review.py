@@ -62,12 +62,15 @@ def _url(request: Request) -> str:
 
 def _panel(
     request: Request, user: CurrentUser, *, item_id: int | None = None, outcome: Outcome | None = None,
-    status_code: int = 200,
+    status_code: int = 200, prefer_segment: int | None = None,
 ) -> Response:
     """Lease (or re-show) an item and render the panel; a full page unless this is an htmx request."""
     settings = _settings(request)
     with session_scope(_url(request), immediate=True) as db:
-        item = _held_item(db, user, item_id) if item_id is not None else lease_next(db, user, settings)
+        if item_id is not None:
+            item = _held_item(db, user, item_id)
+        else:
+            item = lease_next(db, user, settings, prefer_segment=prefer_segment)
         leased_id = item.id if item is not None else None
     with session_scope(_url(request)) as db:
         view, stats = _view(db, user, settings, leased_id)
@@ -136,6 +139,8 @@ def decide(
         with session_scope(_url(request), immediate=True) as db:
             known = _known_codes(load_catalogue(db, settings.codebook_path))
             result = _apply(db, user, item_id, version, action, codes, ruled_out, note, level, known)
+            # After a decision the segment's other suggestions come next; after a skip, they do not.
+            decided_segment = None if action == "skip" else db.get(ReviewItem, item_id).segment_id
     except ConflictError as exc:
         return _after_error(request, user, str(exc), 409)
     except ReviewError as exc:
@@ -143,7 +148,7 @@ def decide(
     outcome = Outcome(_describe(result))
     if not request.headers.get("hx-request"):
         return RedirectResponse("/review", status_code=303)
-    return _panel(request, user, outcome=outcome)
+    return _panel(request, user, outcome=outcome, prefer_segment=decided_segment)
 
 
 def _apply(
