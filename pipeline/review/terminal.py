@@ -225,7 +225,7 @@ def run_review(
             view = build_item_view(db, leased, catalogue, embedding_model=settings.embedding_model,
                                    group_size=group_size(db, leased, reviewer))
         outcome = _decide_one(url, settings, reviewer, view, catalogue, keys, console, summary)
-        last_segment = view.segment_id if outcome not in ("skip", "quit", "conflict") else None
+        last_segment = view.segment_id if outcome not in ("skip", "blind", "quit", "conflict") else None
         if outcome == "quit":
             _release(url, reviewer, item_id)
             return summary

@@ -139,8 +139,9 @@ def decide(
         with session_scope(_url(request), immediate=True) as db:
             known = _known_codes(load_catalogue(db, settings.codebook_path))
             result = _apply(db, user, item_id, version, action, codes, ruled_out, note, level, known)
-            # After a decision the segment's other suggestions come next; after a skip, they do not.
-            decided_segment = None if action == "skip" else db.get(ReviewItem, item_id).segment_id
+            # After a review decision the segment's other suggestions come next; not after a skip, and not
+            # straight after blind coding (the coder moves on rather than meeting the model's view at once).
+            decided_segment = None if action in ("skip", "blind") else db.get(ReviewItem, item_id).segment_id
     except ConflictError as exc:
         return _after_error(request, user, str(exc), 409)
     except ReviewError as exc:
