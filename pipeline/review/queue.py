@@ -21,7 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.settings import Settings
@@ -87,7 +87,7 @@ def enqueue_suggestions(session: Session) -> int:
     return len(rows)
 
 
-def eligible_for(reviewer: Reviewer, now: dt.datetime):  # type: ignore[no-untyped-def]
+def eligible_for(reviewer: Reviewer, now: dt.datetime) -> ColumnElement[bool]:
     """SQL condition: items this reviewer may be handed now (assignment, availability, blindness)."""
     blind = aliased(ReviewItem)
     pending_blind_same_segment = (
