@@ -146,7 +146,7 @@ def add_term(
     )
     session.add(row)
     session.flush()
-    audit(session, added_by or "system", f"termlist.{kind}.add", "term_list", row.id, entity_type=entity_type)
+    audit(session, added_by or "system", f"termlist.{kind}.add", "term_list", row.id, term_entity=entity_type)
     return row
 
 

@@ -1,0 +1,104 @@
+"""``qualcode anonymise``, ``qualcode key`` and ``qualcode reidentify`` end to end (SYNTHETIC inputs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.store.db import session_scope
+from pipeline.store.models import AuditLog, Pseudonym
+
+runner = CliRunner()
+
+
+def test_jsonl_offsets_index_the_original(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "text": "so um jo said her lad kyle went to oakwood academy"},
+        {"id": 7, "text": "Kyle lives at 12 Elm Road, LS6 2AB; email kyle@example.co.uk. The MASH knew."},
+        {"id": "empty", "text": ""},
+    ]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = runner.invoke(app, ["anonymise", "--input-jsonl", str(src), "--output-jsonl", str(out)])
+    assert result.exit_code == 0, result.output
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [g["id"] for g in got] == ["a", 7, "empty"]
+    for row, res in zip(rows, got, strict=True):
+        for span in res["spans"]:
+            assert set(span) == {"start", "end", "entity", "score", "placeholder"}
+            surface = row["text"][span["start"] : span["end"]]
+            assert surface and surface not in res["text"] and span["placeholder"] in res["text"]
+    assert "kyle" not in got[1]["text"].casefold() and "MASH" in got[1]["text"]
+    # one store per invocation: Kyle is the same person in both rows
+    kyle = {
+        s["placeholder"]
+        for r, g in zip(rows, got, strict=True)
+        for s in g["spans"]
+        if r["text"][s["start"] : s["end"]].casefold() == "kyle"
+    }
+    assert len(kyle) == 1
+
+
+def test_bad_jsonl_names_file_and_line(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1, "text": "fine"}\n{"id": 2}\n', encoding="utf-8")
+    result = runner.invoke(app, ["anonymise", "--input-jsonl", str(src), "--output-jsonl", str(tmp_path / "o.jsonl")])
+    assert result.exit_code != 0
+    assert "in.jsonl" in str(result.exception) and "line 2" in str(result.exception)
+
+
+def test_files_plain_text_without_turns(tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "note.txt").write_text(
+        "Case note (synthetic). Kieran Walsh, born 12/03/2008, was discussed at the Channel panel.\n\n"
+        "Kieran's mum rang 07700 900461.\n",
+        encoding="utf-8",
+    )
+    (folder / "empty.txt").write_text("", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["anonymise", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = (out / "note.anon.txt").read_text(encoding="utf-8")
+    assert "Kieran" not in written and "07700" not in written and "Channel panel" in written
+    assert "skipped empty.txt" in result.output
+
+
+def test_key_init_rotate_and_reidentify(project: Path, sqlite_url: str) -> None:
+    from pipeline.anonymise import DatabasePseudonymStore, Keyring, build_anonymiser
+    from pipeline.settings import get_settings
+
+    result = runner.invoke(app, ["key", "init"])
+    assert result.exit_code == 0, result.output
+    key_file = project / "qualcode.key"
+    assert key_file.exists()
+    assert runner.invoke(app, ["key", "init"]).exit_code != 0  # never overwrite silently
+
+    ring = Keyring.from_file(key_file)
+    with session_scope(sqlite_url) as session:
+        res = build_anonymiser(get_settings()).anonymise("Kieran Walsh rang.", DatabasePseudonymStore(session, ring))
+    placeholder = res.spans[0].placeholder
+
+    result = runner.invoke(app, ["key", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert Keyring.from_file(key_file).key_id != ring.key_id
+    with session_scope(sqlite_url) as session:
+        assert {r.key_id for r in session.scalars(select(Pseudonym))} == {Keyring.from_file(key_file).key_id}
+
+    result = runner.invoke(app, ["reidentify", placeholder])
+    assert result.exit_code == 0, result.output
+    assert "Kieran Walsh" in result.output
+    with session_scope(sqlite_url) as session:
+        audits = session.scalars(select(AuditLog).where(AuditLog.action.in_(["reidentify", "key.rotate"]))).all()
+        assert {a.action for a in audits} == {"reidentify", "key.rotate"}
+        assert all("Kieran" not in json.dumps(a.details) for a in audits)
+
+
+def test_review_command_lists_nothing_on_empty_project(project: Path, sqlite_url: str) -> None:
+    result = runner.invoke(app, ["anonymise", "review"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to review" in result.output

@@ -1,0 +1,189 @@
+"""The encrypted re-identification map, keys and rotation, review decisions, re-identification, retention.
+
+Database tests run on SQLite and PostgreSQL (``db_url``). All text is SYNTHETIC.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.anonymise import (
+    DatabasePseudonymStore,
+    Keyring,
+    apply_retention,
+    build_anonymiser,
+    decide,
+    init_key_file,
+    list_for_review,
+    load_keyring,
+    record_events,
+)
+from pipeline.anonymise.reidentify import reidentified_text, reidentify, rotate_map
+from pipeline.anonymise.retention import restore_archived
+from pipeline.errors import ConfigError, KeyMissingError, ReviewError
+from pipeline.ingest.types import RawDocument, RawTurn
+from pipeline.settings import Settings
+from pipeline.store.db import session_scope
+from pipeline.store.models import AnonymisationEvent, AuditLog, Pseudonym, TermList, Transcript
+
+TEXT_A = "Kieran Walsh was referred by Mrs Ahmed after he posted on @kez_w88."
+TEXT_B = "Kieron told us Ayesha Ahmed, his mum, rang the MASH."
+
+
+def _raw(text: str, name: str = "a.txt") -> RawDocument:
+    return RawDocument(Path(name), "txt", [RawTurn(text, "Participant", "participant")], content_hash=name * 8)
+
+
+# ------------------------------------------------------------------------------------------------ keys
+def test_encryption_round_trip_and_wrong_key() -> None:
+    ring = Keyring.generate()
+    token = ring.encrypt("Kieran Walsh")
+    assert b"Kieran" not in token
+    assert ring.decrypt(token) == "Kieran Walsh"
+    with pytest.raises(KeyMissingError, match="wrong key"):
+        Keyring.generate().decrypt(token)
+    assert "key" not in repr(ring).split("(")[1].lower() or ring.keys[0].decode() not in repr(ring)
+
+
+def test_lookup_hash_is_keyed() -> None:
+    a, b = Keyring.generate(), Keyring.generate()
+    assert a.lookup_hash("person:kieran") == a.lookup_hash("person:kieran")
+    assert a.lookup_hash("person:kieran") != b.lookup_hash("person:kieran")
+
+
+def test_key_file_init_and_load(tmp_path: Path) -> None:
+    path = tmp_path / "project.key"
+    ring = init_key_file(path)
+    assert path.stat().st_mode & 0o077 == 0  # owner-only
+    assert Keyring.from_file(path).key_id == ring.key_id
+    with pytest.raises(ConfigError, match="already exists"):
+        init_key_file(path)
+    assert load_keyring(Settings(key_file=path)).key_id == ring.key_id
+    env_ring = load_keyring(Settings(key=ring.keys[0].decode()))
+    assert env_ring.key_id == ring.key_id
+
+
+def test_missing_and_malformed_keys(tmp_path: Path) -> None:
+    with pytest.raises(KeyMissingError):
+        load_keyring(Settings(key_file=tmp_path / "absent.key"), create=False)
+    bad = tmp_path / "bad.key"
+    bad.write_text("not-a-key\n")
+    with pytest.raises(ConfigError, match=r"bad\.key:1"):
+        Keyring.from_file(bad)
+
+
+# ------------------------------------------------------------------------------------------------ database map
+def test_database_pseudonyms_consistent_encrypted_and_rotatable(db_url: str) -> None:
+    anon = build_anonymiser(Settings())
+    ring = Keyring.generate()
+    with session_scope(db_url) as session:
+        doc_a = anon.anonymise_document(_raw(TEXT_A), DatabasePseudonymStore(session, ring))
+    with session_scope(db_url) as session:  # a later transcript, a new store: same placeholders
+        doc_b = anon.anonymise_document(_raw(TEXT_B, "b.txt"), DatabasePseudonymStore(session, ring))
+    kieran_a = next(s.placeholder for s in doc_a.spans if TEXT_A[s.start : s.end].startswith("Kieran"))
+    kieran_b = next(s.placeholder for s in doc_b.spans if TEXT_B[s.start : s.end] == "Kieron")
+    ahmed_a = next(s.placeholder for s in doc_a.spans if TEXT_A[s.start : s.end] == "Mrs Ahmed")
+    ahmed_b = next(s.placeholder for s in doc_b.spans if TEXT_B[s.start : s.end] == "Ayesha Ahmed")
+    assert kieran_a == kieran_b and ahmed_a == ahmed_b and kieran_a != ahmed_a
+
+    with session_scope(db_url) as session:
+        rows = session.scalars(select(Pseudonym)).all()
+        assert rows and all(r.key_id == ring.key_id for r in rows)
+        for row in rows:  # no plaintext anywhere in the map
+            for value in (row.lookup_hash, row.placeholder, bytes(row.encrypted_original).decode("ascii")):
+                assert "kieran" not in value.lower() and "ahmed" not in value.lower()
+        assert any(r.canonical_id is not None for r in rows)  # Kieron / Ayesha Ahmed are linked variants
+
+    rotated = ring.rotated()
+    with session_scope(db_url) as session:
+        report = rotate_map(session, rotated, "test")
+    assert report.pseudonyms == len(rows) and report.new_key_id != ring.key_id
+    new_only = rotated.current_only()
+    with session_scope(db_url) as session:
+        assert {r.key_id for r in session.scalars(select(Pseudonym))} == {new_only.key_id}
+        doc_c = anon.anonymise_document(_raw("Kieran Walsh again.", "c.txt"), DatabasePseudonymStore(session, new_only))
+        assert doc_c.spans[0].placeholder == kieran_a  # HMAC look-ups still find him under the new key
+        with pytest.raises(KeyMissingError):
+            DatabasePseudonymStore(session, ring.current_only()).placeholder("PERSON", "Someone New")
+
+
+def test_review_decisions_feed_term_lists_and_reidentify(db_url: str) -> None:
+    anon = build_anonymiser(Settings())
+    ring = Keyring.generate()
+    text = "there was a lad called zebedee in the chat, and zebedee shared it on Snapchat"
+    with session_scope(db_url) as session:
+        transcript = Transcript(content_hash="e" * 64, source_name="synthetic.txt", format="txt")
+        session.add(transcript)
+        session.flush()
+        doc = anon.anonymise_document(_raw(text), DatabasePseudonymStore(session, ring))
+        transcript.anonymised_text = doc.text
+        events = record_events(session, transcript.id, doc, review_threshold=0.6)
+        assert all(e.start_char >= 0 for e in events)
+        tid = transcript.id
+    with session_scope(db_url) as session:
+        candidates = list_for_review(session, transcript_id=tid)
+        assert candidates and all("zebedee" not in c.context for c in candidates)
+        decide(session, candidates[0].event_id, "confirm", "lead", ring)
+        with pytest.raises(ReviewError, match="already decided"):
+            decide(session, candidates[0].event_id, "undo", "lead", ring)
+        deny = session.scalars(select(TermList).where(TermList.kind == "deny")).all()
+        assert len(deny) == 1 and deny[0].term is None and deny[0].encrypted_term is not None
+        assert session.get(AnonymisationEvent, candidates[0].event_id).status == "confirmed"
+
+    with session_scope(db_url) as session:  # the deny entry now masks him with full confidence
+        store = DatabasePseudonymStore(session, ring)
+        res = anon.anonymise("Zebedee turned up again.", store)
+        assert res.spans[0].recognizer == "DenyList" and res.spans[0].score == 1.0
+
+    with session_scope(db_url) as session:
+        found = reidentify(session, ring, [str(tid), events[0].placeholder], "lead")
+        assert any("zebedee" in o for r in found[str(tid)] for o in r.originals)
+        assert "zebedee" in reidentified_text(session, ring, tid, "lead")
+    with session_scope(db_url) as session:
+        actions = [a.action for a in session.scalars(select(AuditLog))]
+        assert actions.count("reidentify") == 2 and "reidentify.text" in actions
+        assert all("zebedee" not in str(a.details) for a in session.scalars(select(AuditLog)))
+
+
+def test_undo_feeds_allow_list(db_url: str) -> None:
+    ring = Keyring.generate()
+    anon = build_anonymiser(Settings())
+    with session_scope(db_url) as session:
+        transcript = Transcript(content_hash="f" * 64, source_name="s.txt", format="txt")
+        session.add(transcript)
+        session.flush()
+        doc = anon.anonymise_document(_raw("a lad called zebedee said hi"), DatabasePseudonymStore(session, ring))
+        transcript.anonymised_text = doc.text
+        event = record_events(session, transcript.id, doc, review_threshold=1.1)[0]
+        session.flush()
+        decide(session, event.id, "undo", "lead", ring)
+        allow = session.scalars(select(TermList).where(TermList.kind == "allow")).all()
+        assert [a.term for a in allow] == ["zebedee"]
+    with session_scope(db_url) as session:
+        res = anon.anonymise("a lad called zebedee said hi", DatabasePseudonymStore(session, ring))
+        assert res.text == "a lad called zebedee said hi"
+
+
+# ------------------------------------------------------------------------------------------------ retention
+@pytest.mark.parametrize("mode", ["keep", "delete", "encrypted"])
+def test_retention(tmp_path: Path, mode: str) -> None:
+    raw = tmp_path / "interview 3 Kieran.txt"
+    raw.write_text("Interviewer: hello\nKieran: hi\n", encoding="utf-8")
+    settings = Settings(retain_raw=mode, data_dir=tmp_path / "data")
+    ring = Keyring.generate()
+    result = apply_retention(raw, settings, ring)
+    assert raw.exists() == (mode == "keep")
+    if mode == "encrypted":
+        assert result.archive_path is not None and "Kieran" not in result.archive_path.name
+        assert b"Kieran" not in result.archive_path.read_bytes()
+        assert restore_archived(result.archive_path, ring) == b"Interviewer: hello\nKieran: hi\n"
+
+
+def test_encrypted_retention_needs_key(tmp_path: Path) -> None:
+    raw = tmp_path / "x.txt"
+    raw.write_text("hello", encoding="utf-8")
+    with pytest.raises(KeyMissingError, match=r"x\.txt"):
+        apply_retention(raw, Settings(retain_raw="encrypted", data_dir=tmp_path), None)
