@@ -115,3 +115,26 @@ def test_stream_keys_and_code_resolution() -> None:
     applied, ruled_out, unknown = resolve_codes("referral, -joint, multi-agency, nonsense", catalogue)
     assert applied == ["referral_route"] and ruled_out == ["joint_meeting"]
     assert unknown == ["multi-agency", "nonsense"]  # ambiguous and unknown terms are reported, not guessed
+
+
+def test_user_set_password_and_unlock(sqlite_url: str, seeded: Seeded) -> None:
+    from pipeline.review.accounts import resolve_session, start_session
+
+    with session_scope(sqlite_url) as db:
+        user = db.scalar(select(User).where(User.username == "coder1"))
+        token, _ = start_session(db, user, get_settings())
+        user.locked_until = user.created_at.replace(year=2999)
+    runner = CliRunner()
+    changed = runner.invoke(app, ["user", "set", "coder1", "--role", "lead", "--key-holder"])
+    assert changed.exit_code == 0 and "role lead, key holder yes, active" in changed.output
+    assert runner.invoke(app, ["user", "unlock", "coder1"]).exit_code == 0
+    reset = runner.invoke(app, ["user", "password", "coder1", "--password-stdin"], input="another-long-password\n")
+    assert reset.exit_code == 0, reset.output
+    with session_scope(sqlite_url) as db:
+        assert resolve_session(db, token) is None, "a new password ends existing sessions"
+        user = db.scalar(select(User).where(User.username == "coder1"))
+        assert user.locked_until is None and user.role == "lead" and user.is_key_holder
+    deactivated = runner.invoke(app, ["user", "set", "coder1", "--inactive"])
+    assert "inactive" in deactivated.output
+    missing = runner.invoke(app, ["user", "set", "nobody", "--inactive"])
+    assert missing.exit_code != 0 and "does not exist" in str(missing.exception)

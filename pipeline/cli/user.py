@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 
 from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
-from pipeline.review.accounts import ROLES, create_demo_users, create_user, list_users
+from pipeline.review.accounts import (
+    ROLES,
+    create_demo_users,
+    create_user,
+    list_users,
+    set_password,
+    unlock_user,
+    update_user,
+)
 from pipeline.store.db import ensure_schema, session_scope
 
 user_app = typer.Typer(help="User accounts (admin, lead, coder).", no_args_is_help=True)
@@ -58,6 +66,54 @@ def list_(config: Path | None = ConfigOption, database_url: str | None = Databas
                 f"{user.username:<24}{user.role:<8}{'yes' if user.is_key_holder else 'no':<12}"
                 f"{'yes' if user.is_active else 'no':<8}{locked}"
             )
+
+
+@user_app.command("set")
+def set_(
+    name: str = typer.Argument(..., help="Username."),
+    role: str | None = typer.Option(None, "--role", help=f"New role: {', '.join(ROLES)}."),
+    key_holder: bool | None = typer.Option(None, "--key-holder/--no-key-holder", help="Grant or revoke."),
+    active: bool | None = typer.Option(None, "--active/--inactive", help="Inactive accounts cannot log in."),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Change an account's role, key-holder flag or active state (deactivating ends its sessions)."""
+    settings = load_settings(config, database_url)
+    url = ensure_schema(settings)
+    with session_scope(url) as db:
+        user = update_user(db, name, role=role, key_holder=key_holder, active=active)
+        typer.echo(f"{user.username}: role {user.role}, key holder {'yes' if user.is_key_holder else 'no'}, "
+                   f"{'active' if user.is_active else 'inactive'}")
+
+
+@user_app.command("password")
+def password(
+    name: str = typer.Argument(..., help="Username."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Set a new password (ends the account's sessions and clears a lock-out)."""
+    settings = load_settings(config, database_url)
+    url = ensure_schema(settings)
+    new_password = read_password(password_stdin, name)
+    with session_scope(url) as db:
+        set_password(db, name, new_password)
+    typer.echo(f"password changed for {name}; its sessions were ended")
+
+
+@user_app.command("unlock")
+def unlock(
+    name: str = typer.Argument(..., help="Username."),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Lift a lock-out after repeated failed log-ins."""
+    settings = load_settings(config, database_url)
+    url = ensure_schema(settings)
+    with session_scope(url) as db:
+        unlock_user(db, name)
+    typer.echo(f"unlocked {name}")
 
 
 @user_app.command("demo")

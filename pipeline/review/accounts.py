@@ -113,6 +113,60 @@ def create_user(
     return user
 
 
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise ConfigError(f"user {username!r} does not exist (see: qualcode user list)")
+    return user
+
+
+def update_user(
+    session: Session,
+    username: str,
+    *,
+    role: str | None = None,
+    key_holder: bool | None = None,
+    active: bool | None = None,
+    actor: str = "cli",
+) -> User:
+    """Change an account's role, key-holder flag or active state. Deactivating ends its sessions."""
+    user = get_user(session, username)
+    changes: dict[str, object] = {}
+    if role is not None and role != user.role:
+        if role not in ROLES:
+            raise ConfigError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        user.role = changes["role"] = role
+    if key_holder is not None and key_holder != user.is_key_holder:
+        user.is_key_holder = changes["key_holder"] = key_holder
+    if active is not None and active != user.is_active:
+        user.is_active = changes["active"] = active
+        if not active:
+            end_all_sessions(session, user.id)
+    if changes:
+        audit(session, actor, "user.update", "user", user.id, **changes)
+    return user
+
+
+def set_password(session: Session, username: str, password: str, *, actor: str = "cli") -> User:
+    """Replace a password, clear any lock-out and end the account's sessions."""
+    user = get_user(session, username)
+    validate_new_account(user.username, password, user.role)
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    ended = end_all_sessions(session, user.id)
+    audit(session, actor, "user.password", "user", user.id, sessions_ended=ended)
+    return user
+
+
+def unlock_user(session: Session, username: str, *, actor: str = "cli") -> User:
+    user = get_user(session, username)
+    user.failed_logins = 0
+    user.locked_until = None
+    audit(session, actor, "user.unlock", "user", user.id)
+    return user
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 

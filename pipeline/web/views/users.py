@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
-from pipeline.store.audit import audit
+from pipeline.review.accounts import unlock_user
 from pipeline.store.db import session_scope
 from pipeline.store.models import ReviewItem, User, utcnow
 from pipeline.web.auth import CurrentUser, require_role
@@ -41,10 +41,7 @@ def unlock(user_id: int, request: Request, user: CurrentUser = Depends(require_r
         target = db.get(User, user_id)
         if target is None:
             raise HTTPException(status_code=404, detail=f"user {user_id} does not exist")
-        target.locked_until = None
-        target.failed_logins = 0
-        audit(db, user.username, "user.unlock", "user", target.id)
-        name = target.username
+        name = unlock_user(db, target.username, actor=user.username).username
     response = RedirectResponse("/users", status_code=303)
     flash(request, response, f"Unlocked {name}.", "success")
     return response
