@@ -99,6 +99,9 @@ def test_security_headers_and_no_caching_of_pages(client: TestClient) -> None:
     static = client.get("/static/htmx.min.js")
     assert static.status_code == 200 and "Zero-Clause BSD" in static.text[:600]
     assert "max-age" in static.headers["cache-control"]
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert missing.headers["x-frame-options"] == "DENY"
 
 
 def test_state_changing_requests_without_csrf_token_are_refused(client: TestClient, sqlite_url: str) -> None:

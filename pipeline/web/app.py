@@ -17,9 +17,10 @@ import pkgutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.errors import AuthError, ConflictError, PermissionDenied, ReviewError
 from pipeline.settings import Settings, get_settings
@@ -100,8 +101,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             return RedirectResponse(target, status_code=303)
         return Response("login required", status_code=401, media_type="text/plain")
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error_page(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(ConflictError)
