@@ -72,6 +72,9 @@ def _panel(
         else:
             item = lease_next(db, user, settings, prefer_segment=prefer_segment)
         leased_id = item.id if item is not None else None
+        if outcome is not None and item is not None and prefer_segment == item.segment_id:
+            outcome = Outcome(outcome.message.replace("Next item loaded.", "Next suggestion for the same segment."),
+                              outcome.level)
     with session_scope(_url(request)) as db:
         view, stats = _view(db, user, settings, leased_id)
     template = "review/_panel.html" if request.headers.get("hx-request") else "review/queue.html"
