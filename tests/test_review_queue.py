@@ -304,3 +304,13 @@ def test_the_decided_segments_other_suggestions_come_next(db_url: str) -> None:
     with session_scope(db_url, immediate=True) as db:
         nxt = lease_next(db, a, get_settings(), prefer_segment=first_segment)
         assert nxt.segment_id == first_segment
+
+
+def test_a_lead_double_codes_when_there_is_only_one_coder(db_url: str) -> None:
+    with session_scope(db_url) as db:
+        seeded = seed_all(db, coders=1, leads=1, transcripts=2, answers=5, prior=0)
+    with session_scope(db_url) as db:
+        added = assign_blind_sample(db, get_settings())
+        assigned = set(db.scalars(select(ReviewItem.assigned_to).where(ReviewItem.kind == "blind")))
+    assert added == round(get_settings().blind_share * len(seeded.segments))
+    assert assigned == {seeded.coders["coder1"], seeded.leads["lead1"]}

@@ -65,17 +65,26 @@ def _top_suggestions(session: Session, segment_ids: set[int]) -> dict[int, tuple
     return {seg: (code, priority) for seg, (code, _p, priority) in best.items()}
 
 
+def blind_coders(session: Session) -> list[tuple[int, str]]:
+    """(user id, username) of the people blind items go to (see ``assign_blind_sample``)."""
+    active = session.execute(
+        select(User.id, User.username, User.role)
+        .where(User.is_active.is_(True), User.role.in_(("coder", "lead")))
+        .order_by(User.id)
+    ).all()
+    coders = [(uid, name) for uid, name, role in active if role == "coder"]
+    if len(coders) >= CODERS_PER_SEGMENT:
+        return coders
+    return [(uid, name) for uid, name, _role in active]
+
+
 def assign_blind_sample(session: Session, settings: Settings, *, actor: str = "flow") -> int:
     """Top the blind sample up to ``settings.blind_share`` of codable segments; returns segments added.
 
-    Needs at least two active coders (role ``coder``); with fewer, nothing can be double-coded and 0 is
-    returned.
+    Blind coders are the active coders; when there are fewer than two, leads take part too (a small team's
+    lead usually double-codes). With fewer than two people in all, nothing can be double-coded: 0.
     """
-    coders = list(
-        session.execute(
-            select(User.id, User.username).where(User.role == "coder", User.is_active.is_(True)).order_by(User.id)
-        )
-    )
+    coders = blind_coders(session)
     if len(coders) < CODERS_PER_SEGMENT or settings.blind_share <= 0:
         return 0
     segments = codable_segments(session)
