@@ -238,6 +238,23 @@ def test_coder_clears_a_dozen_items_by_keyboard_and_the_lead_sees_them(page, sql
     page.screenshot(path=str(ARTIFACTS / "decisions-lead.png"), full_page=True)
 
 
+def test_review_controls_have_accessible_names(page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, "coder1")
+    for role, name in [("button", "Accept"), ("button", "Reject"), ("button", "Skip"), ("button", "Undo last"),
+                       ("textbox", "Note"), ("radio", "1"), ("radio", "5"), ("navigation", "Main"),
+                       ("status", None)]:
+        locator = page.get_by_role(role, name=name) if name else page.get_by_role(role)
+        assert locator.count() >= 1, (role, name)
+    page.keyboard.press("c")
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("searchbox", name="Use another code instead")).to_be_focused()
+    assert page.get_by_role("listbox", name="Codes").get_by_role("option").count() == 6
+    page.keyboard.type("joint")
+    visible = page.get_by_role("listbox", name="Codes").get_by_role("option").filter(visible=True)
+    assert visible.count() == 1 and visible.first.get_attribute("aria-selected") == "true"
+
+
 def test_login_page_keyboard_and_errors(page) -> None:  # type: ignore[no-untyped-def]
     page.goto("/review")
     assert page.url.endswith("/login?next=/review")
