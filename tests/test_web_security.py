@@ -212,3 +212,20 @@ def test_login_does_not_redirect_off_site(client: TestClient) -> None:
     response = client.post("/login", data={"username": "coder1", "password": PASSWORD, "csrf_token": token,
                                            "next": "//evil.example/x"}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_lead_unlocks_a_locked_account(client: TestClient, sqlite_url: str, seeded: Seeded) -> None:
+    for _ in range(5):
+        login(client, "coder2", "wrong-password-0")
+    token = logged_in(client, "lead1")
+    page = client.get("/users")
+    assert "locked until" in page.text
+    target = seeded.coders["coder2"]
+    assert client.post(f"/users/{target}/unlock").status_code == 403  # no token
+    done = client.post(f"/users/{target}/unlock", data={"csrf_token": token}, follow_redirects=False)
+    assert done.status_code == 303
+    client.cookies.clear()
+    assert login(client, "coder2").status_code == 303
+    client.cookies.clear()
+    token = logged_in(client, "coder1")
+    assert client.post(f"/users/{target}/unlock", data={"csrf_token": token}).status_code == 403
