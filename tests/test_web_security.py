@@ -229,3 +229,15 @@ def test_lead_unlocks_a_locked_account(client: TestClient, sqlite_url: str, seed
     client.cookies.clear()
     token = logged_in(client, "coder1")
     assert client.post(f"/users/{target}/unlock", data={"csrf_token": token}).status_code == 403
+
+
+def test_heartbeat_renews_only_your_own_lease(client: TestClient, sqlite_url: str, seeded: Seeded) -> None:
+    token = logged_in(client, "coder1")
+    mine, _version, _kind = current_item(client.get("/review").text)
+    html = client.get("/review").text
+    assert f'hx-post="/review/items/{mine}/renew"' in html and 'hx-trigger="every 200s"' in html
+    assert client.post(f"/review/items/{mine}/renew", headers={"X-CSRF-Token": token}).status_code == 204
+    with session_scope(sqlite_url) as db:
+        other = db.scalar(select(ReviewItem.id).where(ReviewItem.id != mine, ReviewItem.status == "open"))
+    refused = client.post(f"/review/items/{other}/renew", headers={"X-CSRF-Token": token})
+    assert refused.status_code == 409 and "expired" in refused.text

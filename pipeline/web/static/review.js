@@ -7,6 +7,13 @@
   "use strict";
 
   var busy = false;
+  // Heartbeats keep the lease only while someone is at the keyboard: an abandoned tab lets its item go
+  // back to the queue once the lease runs out.
+  var IDLE_MS = 20 * 60 * 1000;
+  var lastActivity = Date.now();
+  ["keydown", "pointerdown", "scroll"].forEach(function (name) {
+    document.addEventListener(name, function () { lastActivity = Date.now(); }, { passive: true });
+  });
 
   function decisionForm() { return document.getElementById("decision-form"); }
   function picker() { return document.getElementById("picker"); }
@@ -198,7 +205,10 @@
   }
 
   document.addEventListener("htmx:beforeRequest", function (event) {
-    if (isHeartbeat(event)) { return; }
+    if (isHeartbeat(event)) {
+      if (Date.now() - lastActivity > IDLE_MS) { event.preventDefault(); }
+      return;
+    }
     busy = true;
     var panel = document.getElementById("review-panel");
     if (panel) { panel.setAttribute("aria-busy", "true"); }
