@@ -69,11 +69,12 @@ def test_blind_coding_in_the_terminal(sqlite_url: str, seeded: Seeded) -> None:
     with session_scope(sqlite_url) as db:
         assign_blind_sample(db, get_settings().model_copy(update={"blind_share": 1.0}))
         db.execute(ReviewItem.__table__.update().where(ReviewItem.kind == "blind").values(priority=1e6))
-    keys = "creferral_route, -joint meeting\n2a" + "q"
+    keys = "l" + "creferral_route, -joint meeting\n2a" + "q"
     result = CliRunner().invoke(app, ["review", "--user", "coder2", "--password-stdin", "--keys", keys],
                                 input=f"{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert "BLIND CODING" in result.output and "Suggested code" not in result.output
+    assert "threshold_judgement" in result.output, "l lists the codebook"
     with session_scope(sqlite_url) as db:
         rows = db.execute(select(Coding.code_key, Coding.applied, Coding.source, Coding.certainty)
                           .where(Coding.coder == "coder2")).all()

@@ -30,8 +30,8 @@ def review(
     """Review your queue in the terminal, with the web page's keys.
 
     a accept (blind: save codes), r reject, c or / choose codes, b accept the near-duplicate group, s skip,
-    u undo, n note, 1-5 certainty, q quit. Keys are read one at a time from the terminal, or from a pipe
-    or --keys.
+    u undo, n note, 1-5 certainty, l list the codes, q quit. Keys are read one at a time from the terminal,
+    or from a pipe or --keys.
     """
     settings = load_settings(config, database_url)
     url = ensure_schema(settings)

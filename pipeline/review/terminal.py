@@ -3,7 +3,7 @@
 Keys: ``a`` accept (blind: save the chosen codes), ``r`` reject, ``s`` skip, ``u`` undo, ``b`` accept the
 near-duplicate group, ``c`` or ``/`` choose codes (then type a code id or search words and Enter; several
 separated by commas; a leading ``-`` marks a code as considered but not applied in blind coding), ``n`` note
-(type it and Enter), ``1``-``5`` certainty, ``q`` quit.
+(type it and Enter), ``1``-``5`` certainty, ``l`` list the codes, ``q`` quit.
 
 Why keys come from a ``KeySource``: on a terminal they are read one at a time in raw mode, but the same
 loop reads them from a pipe or a ``--keys`` string, which is how it is tested and scripted. Decisions go
@@ -35,8 +35,11 @@ from pipeline.settings import Settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import ReviewItem
 
-HELP_REVIEW = "a accept · r reject · c other code · b accept group · s skip · u undo · n note · 1-5 certainty · q quit"
-HELP_BLIND = "c choose codes · a save · s skip · u undo · n note · 1-5 certainty · q quit"
+HELP_REVIEW = (
+    "a accept · r reject · c other code · b accept group · s skip · u undo · n note · 1-5 certainty · "
+    "l list codes · q quit"
+)
+HELP_BLIND = "c choose codes · a save · s skip · u undo · n note · 1-5 certainty · l list codes · q quit"
 
 
 class KeySource(Protocol):
@@ -154,6 +157,19 @@ def _match_code(term: str, codes: list[CodeInfo]) -> CodeInfo | None:
     words = term.split()
     hits = [c for c in codes if all(w in f"{c.key} {c.name} {c.theme_name}".lower() for w in words)]
     return hits[0] if len(hits) == 1 else None
+
+
+def code_table(catalogue: Catalogue) -> Table:
+    """Every code by theme, so a coder can find the id or words to type after ``c``."""
+    table = Table(title="Codes", show_lines=False, expand=False)
+    table.add_column("theme", style="dim")
+    table.add_column("id", style="bold")
+    table.add_column("name")
+    previous = None
+    for code in catalogue.codes:
+        table.add_row(code.theme_name if code.theme_name != previous else "", code.key, code.name)
+        previous = code.theme_name
+    return table
 
 
 def render_item(view: ItemView, pending: _Pending) -> Group:
@@ -289,6 +305,9 @@ def _read_choice(
         return None
     if key == "n":
         pending.note = keys.line("note: ") or None
+        return None
+    if key == "l":
+        console.print(code_table(catalogue))
         return None
     if key in ("c", "/"):
         text = keys.line("codes (id or words, comma-separated; -code = considered, not applied): ") or ""
