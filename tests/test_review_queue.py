@@ -314,3 +314,28 @@ def test_a_lead_double_codes_when_there_is_only_one_coder(db_url: str) -> None:
         assigned = set(db.scalars(select(ReviewItem.assigned_to).where(ReviewItem.kind == "blind")))
     assert added == round(get_settings().blind_share * len(seeded.segments))
     assert assigned == {seeded.coders["coder1"], seeded.leads["lead1"]}
+
+
+def test_undo_keeps_an_earlier_decision_with_the_same_verdict(db_url: str) -> None:
+    with session_scope(db_url) as db:
+        seeded = seed_all(db, coders=1, leads=0, transcripts=1, answers=3, prior=0, group_every=0)
+        segment = seeded.segments[0]
+        db.add(Suggestion(segment_id=segment, code_key="joint_meeting", probability=0.5, decision="review",
+                          model_version="synthetic-model-1", status="queued", priority=-1.0))
+    with session_scope(db_url) as db:
+        enqueue_suggestions(db)
+    a = _coder(seeded, "coder1")
+    first_id, version, _ = _lease(db_url, a)
+    with session_scope(db_url, immediate=True) as db:
+        decide_review(db, first_id, version, a, "recode", codes=["training_gap"])
+    with session_scope(db_url, immediate=True) as db:
+        second = lease_next(db, a, get_settings(), prefer_segment=segment)
+        second_id, second_version = second.id, second.version
+        assert second.segment_id == segment
+    with session_scope(db_url, immediate=True) as db:
+        decide_review(db, second_id, second_version, a, "recode", codes=["training_gap"])
+    with session_scope(db_url, immediate=True) as db:
+        assert undo_last(db, a, get_settings()).item_ids == (second_id,)
+    with session_scope(db_url) as db:
+        manual = db.scalars(select(Coding).where(Coding.source == "manual")).all()
+    assert [(c.code_key, c.applied, c.review_item_id) for c in manual] == [("training_gap", True, first_id)]

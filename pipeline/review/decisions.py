@@ -10,7 +10,8 @@ Why each decision is safe under concurrency:
 
 A done item keeps ``lease_owner`` = the coder who decided it (that is how "undo" and "done today" find
 it). Codings are one row per (segment, code, coder, source); a later decision by the same coder on the same
-code updates the row and bumps its ``version``; the audit log keeps the history.
+code updates the row and bumps its ``version`` (unless it repeats the verdict of another live decision,
+which keeps the row so that undo removes only what it added); the audit log keeps the history.
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ def _record(
     if row is None:
         row = Coding(segment_id=item.segment_id, code_key=code_key, coder=reviewer.username, source=source, version=0)
         session.add(row)
+    elif row.applied == applied and row.review_item_id not in (None, item.id) and _still_decided(session, row):
+        # The same verdict is already recorded by another of this coder's decisions (e.g. picking the
+        # same "other code" on two suggestions of one segment). Leave that row with its decision, so that
+        # undoing this one does not take the earlier one with it.
+        return row
     else:
         row.version = (row.version or 0) + 1
     row.user_id = reviewer.user_id
@@ -118,6 +124,11 @@ def _record(
     row.note = note
     row.certainty = certainty
     return row
+
+
+def _still_decided(session: Session, row: Coding) -> bool:
+    other = session.get(ReviewItem, row.review_item_id) if row.review_item_id is not None else None
+    return other is not None and other.status == "done"
 
 
 def decide_review(
