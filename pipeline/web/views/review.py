@@ -46,10 +46,25 @@ LEAD_ROLES = ("lead", "admin")
 
 @dataclass(frozen=True)
 class Outcome:
-    """A short, text-free summary of what the last action did (announced to screen readers)."""
+    """A short, text-free summary of what the last action did (announced to screen readers).
+
+    ``moves_on``: the action finished the item, so the message says what comes next.
+    """
 
     message: str
     level: str = "success"
+    moves_on: bool = False
+
+    def followed_by(self, same_segment: bool, has_item: bool) -> Outcome:
+        if not self.moves_on:
+            return self
+        if not has_item:
+            after = "Your queue is empty."
+        elif same_segment:
+            after = "Next: another suggestion for the same segment."
+        else:
+            after = "Next item loaded."
+        return Outcome(f"{self.message} {after}", self.level)
 
 
 def _settings(request: Request) -> Settings:
@@ -67,14 +82,13 @@ def _panel(
     """Lease (or re-show) an item and render the panel; a full page unless this is an htmx request."""
     settings = _settings(request)
     with session_scope(_url(request), immediate=True) as db:
-        if item_id is not None:
-            item = _held_item(db, user, item_id)
-        else:
+        item = _held_item(db, user, item_id) if item_id is not None else None
+        if item is None:
             item = lease_next(db, user, settings, prefer_segment=prefer_segment)
         leased_id = item.id if item is not None else None
-        if outcome is not None and item is not None and prefer_segment == item.segment_id:
-            outcome = Outcome(outcome.message.replace("Next item loaded.", "Next suggestion for the same segment."),
-                              outcome.level)
+        if outcome is not None:
+            same = item is not None and prefer_segment is not None and prefer_segment == item.segment_id
+            outcome = outcome.followed_by(same, item is not None)
     with session_scope(_url(request)) as db:
         view, stats = _view(db, user, settings, leased_id)
     template = "review/_panel.html" if request.headers.get("hx-request") else "review/queue.html"
@@ -149,7 +163,7 @@ def decide(
         return _after_error(request, user, str(exc), 409)
     except ReviewError as exc:
         return _after_error(request, user, str(exc), 422, item_id=item_id)
-    outcome = Outcome(_describe(result))
+    outcome = Outcome(_describe(result), moves_on=True)
     if not request.headers.get("hx-request"):
         return RedirectResponse("/review", status_code=303)
     return _panel(request, user, outcome=outcome, prefer_segment=decided_segment)
@@ -179,12 +193,12 @@ def _known_codes(catalogue: Catalogue) -> set[str] | None:
 def _describe(result: DecisionResult) -> str:
     n = len(result.item_ids)
     return {
-        "accept": "Accepted. Next item loaded.",
-        "reject": "Rejected. Next item loaded.",
-        "recode": "Saved with the code(s) you picked. Next item loaded.",
-        "skip": "Skipped; it will come back later. Next item loaded.",
-        "bulk_accept": f"Accepted {n} near-duplicate item{'s' if n != 1 else ''}. Next item loaded.",
-        "blind": "Blind coding saved. Next item loaded.",
+        "accept": "Accepted.",
+        "reject": "Rejected.",
+        "recode": "Saved with the code(s) you picked.",
+        "skip": "Skipped; it will come back later.",
+        "bulk_accept": f"Accepted {n} near-duplicate item{'s' if n != 1 else ''}.",
+        "blind": "Blind coding saved.",
         "undo": "Undone: decide this item again.",
     }.get(result.action, "Saved.")
 
