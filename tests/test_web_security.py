@@ -4,7 +4,6 @@ headers, session expiry and log-out, log-in rate limiting and lock-out. All data
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from pipeline.settings import get_settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import Coding, ReviewItem, UserSession
 from pipeline.web.app import create_app
+from tests.e2e.http import current_item, logged_in, login, page_token
 from tests.e2e.seed import PASSWORD, Seeded, fast_password_hashing, seed_all
 
 HX = {"HX-Request": "true"}
@@ -42,31 +42,6 @@ def seeded(sqlite_url: str) -> Seeded:
 def client(seeded: Seeded) -> Iterator[TestClient]:
     with TestClient(create_app(get_settings())) as test_client:
         yield test_client
-
-
-def page_token(html: str) -> str:
-    match = re.search(r'name="csrf(?:-token|_token)" (?:content|value)="([^"]+)"', html)
-    assert match, "page carries a CSRF token"
-    return match.group(1)
-
-
-def login(client: TestClient, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    token = page_token(client.get("/login").text)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token,
-                                       "next": "/review"}, follow_redirects=False)
-
-
-def logged_in(client: TestClient, username: str) -> str:
-    response = login(client, username)
-    assert response.status_code == 303, response.text
-    return page_token(client.get("/review").text)
-
-
-def current_item(html: str) -> tuple[int, int, str]:
-    item = re.search(r'data-item="(\d+)" data-kind="(\w+)"', html)
-    version = re.search(r'name="version" value="(\d+)"', html)
-    assert item and version
-    return int(item.group(1)), int(version.group(1)), item.group(2)
 
 
 def test_session_cookie_flags(client: TestClient) -> None:
