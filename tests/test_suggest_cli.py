@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.errors import InputFileError
 from pipeline.store.db import session_scope
-from pipeline.store.models import CodebookVersion, Coding
+from pipeline.store.models import CodebookVersion, Coding, Segment, Transcript
 from tests.conftest import eval_path
 from tests.test_suggest_synthetic import SYNTHETIC_CODEBOOK, synthetic_units, write_examples_csv
 
@@ -31,7 +31,7 @@ def _codebook_file(tmp_path: Path) -> Path:
 
 def test_train_then_suggest_from_files(tmp_path: Path, project: Path) -> None:
     codebook = _codebook_file(tmp_path)
-    examples = write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=16, seed=21), ("a", "b"))
+    examples = write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=24, seed=21), ("a", "b"))
     model_dir = tmp_path / "model"
     result = runner.invoke(
         app, ["train", "--codebook", str(codebook), "--examples", str(examples), "--model-out", str(model_dir)]
@@ -39,7 +39,7 @@ def test_train_then_suggest_from_files(tmp_path: Path, project: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "3/3 codes trained" in result.output
     card = json.loads((model_dir / "card.json").read_text())
-    assert card["training"]["n_units"] == 48
+    assert card["training"]["n_units"] == 72
 
     units = synthetic_units(n_per_code=4, seed=22)
     long_text = " ".join(text for _, text, code in synthetic_units(40, seed=23) if code == "training_gaps")
@@ -108,3 +108,24 @@ def test_database_commands(tmp_path: Path, project: Path, sqlite_url: str) -> No
     with session_scope(sqlite_url) as session:
         assert session.scalar(select(func.count()).select_from(CodebookVersion)) == 2
         assert session.scalar(select(func.count()).select_from(Coding)) == 36
+
+
+def test_examples_import_can_anonymise(tmp_path: Path, project: Path, sqlite_url: str) -> None:
+    """``--anonymise`` runs the project's real anonymiser; the SYNTHETIC name never reaches the database."""
+    codebook = _codebook_file(tmp_path)
+    assert runner.invoke(app, ["codebook", "import", str(codebook)]).exit_code == 0
+    path = tmp_path / "named.csv"
+    path.write_text(
+        "unit_id,text,code,coder,applied\n"
+        "n1,I visited Margaret Thistlewood at home in Doncaster to talk about the plan.,family_engagement,a,1\n",
+        encoding="utf-8",
+    )
+    both = runner.invoke(app, ["examples", "import", str(path), "--anonymised", "--anonymise"])
+    assert both.exit_code != 0
+    result = runner.invoke(app, ["examples", "import", str(path), "--anonymise"])
+    assert result.exit_code == 0, result.output
+    with session_scope(sqlite_url) as session:
+        text = session.scalar(select(Segment.text).where(Segment.external_id == "n1"))
+        body = session.scalar(select(Transcript.anonymised_text).where(Transcript.kind == "import"))
+    assert "Thistlewood" not in text and "Thistlewood" not in body
+    assert "visited" in text

@@ -138,7 +138,7 @@ def test_cold_start_suggestions_are_idempotent(db_url: str, project: Path) -> No
 
 def test_retrain_activates_a_model_and_rescores_the_queue(db_url: str, project: Path, tmp_path: Path) -> None:
     settings = Settings(retrain_min_new_decisions=10)
-    train_units = synthetic_units(n_per_code=16, seed=11)
+    train_units = synthetic_units(n_per_code=24, seed=11)
     examples = read_examples(write_examples_csv(tmp_path / "ex.csv", train_units))
     new_texts = [t for _, t, _ in synthetic_units(n_per_code=4, seed=12)]
     with session_scope(db_url) as session:

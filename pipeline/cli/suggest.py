@@ -4,7 +4,7 @@ Without a database (pure files; what the measurement uses):
   ``qualcode train --codebook CODEBOOK.yaml --examples EXAMPLES.csv --model-out DIR``
   ``qualcode suggest --model DIR --input-jsonl UNITS.jsonl --output-csv OUT.csv``
 With the project database:
-  ``qualcode examples import FILE --anonymised``, ``qualcode retrain``,
+  ``qualcode examples import FILE --anonymised|--anonymise``, ``qualcode retrain``,
   ``qualcode codebook import FILE`` (YAML or REFI-QDA .qdc/.qde/.qdpx), ``qualcode codebook export FILE``.
 """
 
@@ -63,9 +63,10 @@ def suggest(
 def examples_import(
     file: Path = typer.Argument(..., help="Examples CSV or .csv.gz: unit_id,text,code,coder,applied."),
     anonymised: bool = typer.Option(
-        False,
-        "--anonymised",
-        help="Confirm the texts are already anonymised (they are stored as given). Required.",
+        False, "--anonymised", help="Confirm the texts are already anonymised (they are then stored as given)."
+    ),
+    anonymise: bool = typer.Option(
+        False, "--anonymise", help="Run the texts through the project's anonymiser before storing them."
     ),
     config: Path | None = ConfigOption,
     database_url: str | None = DatabaseOption,
@@ -73,19 +74,21 @@ def examples_import(
     """Import human-coded examples into the project database (idempotent)."""
     from pipeline.store.db import ensure_schema, session_scope
     from pipeline.suggest.examples import read_examples
-    from pipeline.suggest.service import ensure_active_codebook, file_sha256, store_examples
+    from pipeline.suggest.service import ensure_active_codebook, file_sha256, project_anonymiser, store_examples
 
-    if not anonymised:
+    if anonymised == anonymise:
         raise typer.BadParameter(
-            "imported texts are stored as given; anonymise them first and pass --anonymised to confirm",
-            param_hint="--anonymised",
+            "say how the texts are made safe: --anonymised (they already are; stored as given) "
+            "or --anonymise (run the project's anonymiser first)",
+            param_hint="--anonymised / --anonymise",
         )
     settings = load_settings(config, database_url)
     ensure_schema(settings)
     with session_scope() as session:
         codebook = ensure_active_codebook(session, settings)
         examples = read_examples(file, known_codes=set(codebook.code_ids))
-        stats = store_examples(session, examples, source_name=file.name, content_hash=file_sha256(file))
+        hook = project_anonymiser(session, settings) if anonymise else None
+        stats = store_examples(session, examples, source_name=file.name, content_hash=file_sha256(file), anonymise=hook)
     typer.echo(
         f"{file.name}: {stats.units} units ({stats.new_segments} new), codings: {stats.codings_created} created, "
         f"{stats.codings_updated} updated, {stats.codings_unchanged} unchanged"

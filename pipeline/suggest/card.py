@@ -70,7 +70,8 @@ def build_card(
         "policy": {
             "cold_start_review": model.policy.cold_start_review,
             "note": "apply thresholds reach the target precision on cross-validated predictions "
-            "(Beta(1,1)-smoothed); cold-start scores are never auto-applied",
+            "(lower Beta(1,1) bound at training.precision_confidence, or the posterior mean when it is "
+            "null); cold-start scores are never auto-applied",
         },
         "cold_start": model.coldstart.params(),
         "codes": codes,
@@ -103,7 +104,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- Codebook: {cb.get('name')} v{cb.get('version')} (hash `{str(cb.get('content_hash'))[:12]}`)",
         f"- Embedding model: {card.get('embedding_model')}",
         f"- Training units: {training.get('n_units')}, resolved labels: {training.get('n_labels')}",
-        f"- Target precision: {_fmt(training.get('target_precision'))}, "
+        f"- Target precision: {_fmt(training.get('target_precision'))} "
+        f"(with confidence {_fmt(training.get('precision_confidence'))}), "
         f"review floor: {_fmt(training.get('review_floor'))}, "
         f"min positive examples: {training.get('min_positive_examples')}",
         f"- Conflicting coders: {training.get('conflict_rule')}",

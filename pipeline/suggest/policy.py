@@ -9,10 +9,13 @@ auto-apply a hard one at coin-flip precision.
 How thresholds are chosen (``choose_thresholds``):
 
 - **apply**: the lowest probability ``t`` such that the cross-validated precision of "apply when
-  p >= t" reaches ``target_precision``. Precision is *smoothed* with a Beta(1, 1) prior,
-  ``(tp + 1) / (n + 2)``, so that a threshold supported by 3 lucky predictions does not count as 100 %
-  precise; with little evidence the policy stays cautious and sends items to review instead. If no
-  threshold reaches the target, the code is never auto-applied.
+  p >= t" reaches ``target_precision``. Precision is judged with a Beta(1, 1) prior over the
+  ``n`` predictions above ``t`` of which ``tp`` were right: by default its *lower* ``confidence`` bound
+  (``confidence=0.9``: we are 90 % sure the precision is at least the target), otherwise the posterior
+  mean ``(tp + 1) / (n + 2)``. Either way a threshold supported by 3 lucky predictions does not count as
+  100 % precise, and thresholds tuned on noisy cross-validated predictions do not land just under the
+  target on new data; with little evidence the policy stays cautious and sends items to review
+  instead. If no threshold qualifies, the code is never auto-applied.
 - **review**: everything between ``review_floor`` and the apply threshold goes to a person; below the
   floor the suggestion is dropped.
 
@@ -74,9 +77,14 @@ class ThresholdReport:
         return data
 
 
-def _smoothed_precision(tp: np.ndarray, n: np.ndarray) -> np.ndarray:
+def _smoothed_precision(tp: np.ndarray, n: np.ndarray, confidence: float | None = None) -> np.ndarray:
+    """Posterior mean of precision, or its lower ``confidence`` bound, under a Beta prior."""
     a, b = PRECISION_PRIOR
-    return (tp + a) / (n + a + b)
+    if confidence is None:
+        return (tp + a) / (n + a + b)
+    from scipy.stats import beta
+
+    return beta.ppf(1.0 - confidence, tp + a, n - tp + b)
 
 
 def choose_thresholds(
@@ -85,6 +93,7 @@ def choose_thresholds(
     *,
     target_precision: float,
     review_floor: float,
+    confidence: float | None = None,
 ) -> ThresholdReport:
     """Choose the apply and review thresholds of one code from cross-validated predictions.
 
@@ -103,7 +112,7 @@ def choose_thresholds(
         n = np.arange(1, len(y_sorted) + 1)
         # Only cut between distinct probabilities: "apply if p >= t" includes every tie at t.
         last_of_run = np.r_[p_sorted[1:] != p_sorted[:-1], True]
-        ok = (_smoothed_precision(tp, n) >= target_precision) & last_of_run
+        ok = (_smoothed_precision(tp, n, confidence) >= target_precision) & last_of_run
         if ok.any():
             apply_t = float(p_sorted[np.flatnonzero(ok)[-1]])
     review_t = min(review_floor, apply_t)

@@ -5,9 +5,10 @@ writes in the caller's transaction (with an audit row), so a failure leaves noth
 
 - ``store_examples``: human-coded examples become ``Coding`` rows (``source="import"``, one per coder) on
   segments of an ``import`` transcript (one segment per ``unit_id``; ``Segment.external_id`` = unit id).
-  **The texts are stored as given and must already be anonymised**: pass ``anonymise`` to run them
-  through an anonymiser first; the ``qualcode examples import`` command requires an explicit
-  ``--anonymised`` confirmation.
+  **The texts are stored as given and must already be anonymised**, or pass ``anonymise`` (a batch
+  function, e.g. :func:`project_anonymiser`) to run them through the project's anonymiser first; the
+  ``qualcode examples import`` command requires either ``--anonymised`` (a confirmation) or
+  ``--anonymise``.
 - ``suggest_for_segments``: scores segments with the active model (or cold start when none exists) and
   writes ``Suggestion`` rows: apply -> ``applied`` plus a ``Coding`` by ``model:<version>``; review ->
   ``queued`` with a priority and near-duplicate ``group_key``; drop -> ``dropped``. Idempotent per
@@ -88,7 +89,7 @@ def store_examples(
     source_name: str,
     content_hash: str,
     actor: str = "cli",
-    anonymise: Callable[[str], str] | None = None,
+    anonymise: Callable[[list[str]], list[str]] | None = None,
 ) -> ImportStats:
     """Store examples as per-coder ``Coding`` rows on ``import`` segments (idempotent).
 
@@ -96,7 +97,9 @@ def store_examples(
     text is an error. ``content_hash`` identifies the file (its SHA-256), so re-importing it changes
     nothing.
     """
-    texts = {u: (anonymise(t) if anonymise else t) for u, t in examples.units.items()}
+    texts = dict(examples.units)
+    if anonymise is not None:
+        texts = dict(zip(texts, anonymise(list(texts.values())), strict=True))
     existing: dict[str, Segment] = {}
     unit_ids = list(texts)
     for start in range(0, len(unit_ids), 500):
@@ -155,6 +158,20 @@ def store_examples(
         anonymised_on_import=anonymise is not None,
     )
     return ImportStats(len(unit_ids), len(new_units), created, updated, unchanged)
+
+
+def project_anonymiser(session: Session, settings: Settings) -> Callable[[list[str]], list[str]]:
+    """The project's anonymiser as a batch function, with pseudonyms consistent with the transcripts."""
+    from pipeline.anonymise import DatabasePseudonymStore, build_anonymiser, load_keyring
+
+    keyring = load_keyring(settings)
+    anonymiser = build_anonymiser(settings, session=session, keyring=keyring)
+    store = DatabasePseudonymStore(session, keyring)
+
+    def run(texts: list[str]) -> list[str]:
+        return [result.text for result in anonymiser.anonymise_many(texts, store)]
+
+    return run
 
 
 def _new_import_segments(
@@ -392,7 +409,8 @@ def suggest_for_segments(
     def wanted(segment: Segment, code: str) -> bool:
         return only_codes is None or code in only_codes.get(segment.id, set())
 
-    todo = [s for s in segments if any(wanted(s, c) and (s.id, c) not in done | human for c in codes)]
+    skip = done | human
+    todo = [s for s in segments if any(wanted(s, c) and (s.id, c) not in skip for c in codes)]
     skipped_existing = sum(1 for s in segments for c in codes if wanted(s, c) and (s.id, c) in done)
     skipped_human = sum(
         1 for s in segments for c in codes if wanted(s, c) and (s.id, c) in human and (s.id, c) not in done
@@ -413,9 +431,10 @@ def suggest_for_segments(
     counts = {"apply": 0, "review": 0, "drop": 0}
     cold_count = 0
     coder = f"model:{version}"
+    applied: list[Suggestion] = []
     for i, segment in enumerate(todo):
         for j, code in enumerate(codes):
-            if not wanted(segment, code) or (segment.id, code) in done or (segment.id, code) in human:
+            if not wanted(segment, code) or (segment.id, code) in skip:
                 continue
             p = float(scores.proba[i, j])
             decision = str(decisions[i, j])
@@ -438,20 +457,22 @@ def suggest_for_segments(
             )
             session.add(suggestion)
             if decision == "apply":
-                session.flush()
-                session.add(
-                    Coding(
-                        segment_id=segment.id,
-                        code_key=code,
-                        coder=coder,
-                        applied=True,
-                        source="model",
-                        suggestion_id=suggestion.id,
-                        model_version=version,
-                    )
-                )
+                applied.append(suggestion)
             counts[decision] += 1
             cold_count += int(cold)
+    session.flush()  # assigns suggestion ids for the model's Coding rows
+    session.add_all(
+        Coding(
+            segment_id=s.segment_id,
+            code_key=s.code_key,
+            coder=coder,
+            applied=True,
+            source="model",
+            suggestion_id=s.id,
+            model_version=version,
+        )
+        for s in applied
+    )
     session.flush()
     stats = SuggestStats(
         segments=len(segments),

@@ -39,6 +39,7 @@ class TrainingConfig:
     review_floor: float = 0.15
     min_positive_examples: int = 10
     n_splits: int = 5
+    precision_confidence: float | None = 0.90
     C: float = 1.0
     random_state: int = 0
 
@@ -46,6 +47,7 @@ class TrainingConfig:
     def from_settings(cls, settings) -> TrainingConfig:  # type: ignore[no-untyped-def]
         return cls(
             target_precision=settings.target_precision,
+            precision_confidence=settings.precision_confidence,
             review_floor=settings.review_floor,
             min_positive_examples=settings.min_positive_examples,
         )
@@ -135,6 +137,7 @@ def train_model(
                 oof[known, j],
                 target_precision=config.target_precision,
                 review_floor=config.review_floor,
+                confidence=config.precision_confidence,
             )
     policy = DecisionPolicy(
         thresholds={code: report.thresholds for code, report in reports.items()},
@@ -161,6 +164,7 @@ def train_model(
             "n_labels": int((Y != UNKNOWN).sum()),
             "embedding_dim": int(X.shape[1]),
             "target_precision": config.target_precision,
+            "precision_confidence": config.precision_confidence,
             "review_floor": config.review_floor,
             "min_positive_examples": config.min_positive_examples,
             "cv": {"n_splits": config.n_splits, "grouped": groups is not None},
