@@ -60,6 +60,7 @@ def test_secure_flag_when_configured(seeded: Seeded) -> None:
         response = login(secure, "coder1")
     cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("qualcode_session="))
     assert "Secure" in cookie and "HttpOnly" in cookie
+    assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
 def test_security_headers_and_no_caching_of_pages(client: TestClient) -> None:

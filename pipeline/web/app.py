@@ -83,6 +83,9 @@ async def _security_headers(request: Request, call_next: Callable[[Request], Awa
     response = await call_next(request)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.app.state.settings.secure_cookies:
+        # Served over HTTPS (that is what secure cookies mean here): browsers must not fall back to HTTP.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.url.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "public, max-age=3600")
     else:
