@@ -30,6 +30,7 @@ import io
 import re
 import uuid
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,7 +298,13 @@ def _guid(*parts: str) -> str:
     return str(uuid.uuid5(_GUID_NAMESPACE, "|".join(parts))).upper()
 
 
-def _describe(definition: str, include=(), exclude=(), examples=(), qid: str | None = None) -> str:  # type: ignore[no-untyped-def]
+def _describe(
+    definition: str,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    examples: Sequence[str] = (),
+    qid: str | None = None,
+) -> str:
     parts = [definition.strip()]
     for title, items in (("Include", include), ("Exclude", exclude), ("Examples", examples)):
         if items:

@@ -28,11 +28,13 @@ import warnings
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -95,7 +97,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         self.min_positive = min_positive
 
     # -- scikit-learn plumbing -----------------------------------------------------------------------
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         tags.target_tags.multi_output = True
@@ -114,7 +116,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
             raise ValueError(f"min_positive must be an integer >= 1, got {self.min_positive!r}")
 
     # -- fitting -------------------------------------------------------------------------------------
-    def fit(self, X, y):  # type: ignore[no-untyped-def]
+    def fit(self, X: ArrayLike, y: ArrayLike) -> CodeSuggester:
         """Fit one calibrated classifier per code.
 
         ``y`` is either a 2-D matrix (n_samples, n_codes) with values 1 (applied), 0 (not applied) and
@@ -171,7 +173,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         self.classes_ = np.arange(y.shape[1])
         return y.astype(np.int64)
 
-    def _fit_one(self, X: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    def _fit_one(self, X: np.ndarray, y: np.ndarray) -> LogisticRegression | CalibratedClassifierCV:
         base = LogisticRegression(
             C=self.C,
             class_weight=self.class_weighting,
@@ -184,7 +186,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         return CalibratedClassifierCV(base, method=self.calibration, cv=cv).fit(X, y)
 
     # -- prediction ----------------------------------------------------------------------------------
-    def predict_code_proba(self, X) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def predict_code_proba(self, X: ArrayLike) -> np.ndarray:
         """Probability that each code applies: shape (n_samples, n_codes), one column per code.
 
         Unlearned columns hold the base rate. Unlike ``predict_proba`` this never renormalises rows,
@@ -200,7 +202,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
                 out[:, j] = est.predict_proba(X)[:, 1]
         return out
 
-    def predict_proba(self, X) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities with columns following ``classes_``.
 
         Multi-label target: the per-code marginals (n_samples, n_codes). Binary: (n, 2). Multiclass: the
@@ -217,7 +219,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         uniform = np.full_like(scores, 1.0 / scores.shape[1])
         return np.where(totals > 0, scores / np.where(totals > 0, totals, 1.0), uniform)
 
-    def predict(self, X) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Multi-label: 0/1 matrix at probability 0.5. 1-D target: the most probable class label."""
         proba = self.predict_proba(X)
         if self.multilabel_:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,14 @@ def suggest_from_files(
     )
 
 
-def _write_batch(writer, model: SuggestionModel, embedder: Embedder, batch, counts) -> int:  # type: ignore[no-untyped-def]
+def _write_batch(
+    writer: Any,  # a csv writer (its type is private to the csv module)
+    model: SuggestionModel,
+    embedder: Embedder,
+    batch: list[tuple[str, str]],
+    counts: dict[str, int],
+) -> int:
+    """Embed, score and decide one batch of units and write one row per (unit, code)."""
     X = embedder.encode([text for _, text in batch])
     scores = model.score(X)
     decisions = model.decide(scores)

@@ -26,6 +26,7 @@ from pipeline.suggest.policy import DecisionPolicy, ThresholdReport, choose_thre
 
 if TYPE_CHECKING:
     from pipeline.embed import Embedder
+    from pipeline.settings import Settings
 
 #: Cold-start suggestions are queued for review only when at least this likely (see policy.py).
 COLD_START_REVIEW = 0.5
@@ -44,7 +45,7 @@ class TrainingConfig:
     random_state: int = 0
 
     @classmethod
-    def from_settings(cls, settings) -> TrainingConfig:  # type: ignore[no-untyped-def]
+    def from_settings(cls, settings: Settings) -> TrainingConfig:
         return cls(
             target_precision=settings.target_precision,
             precision_confidence=settings.precision_confidence,
