@@ -17,6 +17,7 @@ Detection is Presidio's job; transformation is ours, so both can be tested and m
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 from collections.abc import Iterable, Sequence
@@ -29,8 +30,8 @@ from pipeline.anonymise.entities import ANALYSED_ENTITIES, placeholder_type, pri
 from pipeline.anonymise.gazetteers import Gazetteers, load_gazetteers
 from pipeline.anonymise.pseudonyms import InMemoryPseudonymStore, PseudonymStore, surrogate_text
 from pipeline.anonymise.recognizers.ner import SPECIFIC_DATE
-from pipeline.anonymise.recognizers.tokens import TITLES
-from pipeline.anonymise.terms import DenyList, TermMatcher, subtract_intervals
+from pipeline.anonymise.recognizers.tokens import GENERIC_WORDS, TITLES
+from pipeline.anonymise.terms import DenyList, TermMatcher, normalise_term, subtract_intervals
 from pipeline.anonymise.types import (
     TURN_SEPARATOR,
     AnonymisationResult,
@@ -124,8 +125,99 @@ ROLE_WORDS = frozenset(
         "case",
     ]
 )
+#: Organisational units whose local qualifier ("Northmere" in "Northmere MASH") names the site.
+LOCAL_UNITS = frozenset(
+    normalise_term(t)
+    for t in (
+        "MASH",
+        "YOT",
+        "Youth Offending Team",
+        "Youth Offending Service",
+        "Youth Justice Service",
+        "Children's Services",
+        "Childrens Services",
+        "Children's Social Care",
+        "Adult Social Care",
+        "Safeguarding Children Partnership",
+        "Safeguarding Partnership",
+        "Early Help",
+        "Front Door",
+        "Virtual School",
+        "CAMHS",
+        "Local Safeguarding Children Board",
+        "LSCB",
+    )
+)
+_QUALIFIER = re.compile(r"(?<![\w'’-])([A-Z][a-z][\w'’-]*)[ \t]+$")
+#: Capitalised words that appear inside name-like spans but never identify anyone on their own.
+NEVER_NAMES = frozenset(
+    [
+        "child",
+        "case",
+        "review",
+        "serious",
+        "young",
+        "person",
+        "boy",
+        "girl",
+        "baby",
+        "adult",
+        "government",
+        "act",
+        "law",
+        "laws",
+        "article",
+        "articles",
+        "commission",
+        "legal",
+        "order",
+        "court",
+        "chamber",
+        "state",
+        "convention",
+        "registrar",
+        "tribunal",
+        "board",
+        "section",
+        "code",
+        "council",
+        "committee",
+        "ministry",
+        "department",
+        "office",
+        "agency",
+        "service",
+        "services",
+        "police",
+        "criminal",
+        "civil",
+        "public",
+        "national",
+        "european",
+        "international",
+        "federal",
+        "republic",
+        "minister",
+        "judge",
+        "justice",
+        "president",
+        "secretary",
+        "director",
+        "officer",
+        "professor",
+        "doctor",
+        "rule",
+        "rules",
+        "regulation",
+        "regulations",
+        "procedure",
+        "appeal",
+    ]
+)
 _ROLE_CODE = re.compile(r"^(?:[A-Za-z]{1,4}\s?-?\d{1,3}[a-z]?|[A-Z]{2,5})$")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_PLACE_WORD = re.compile(r"[A-Z][a-z]{3,}(?:-[A-Z]?[a-z]+)*")
+_COUNCIL_DOMAIN = re.compile(r"(?:@|\.|//)([a-z]{4,})(?:-council|council)?\.gov\.uk\b", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"['’]s?$")
 _EDGE_PUNCT = ' \t\n,;:!?"“”()[]{}<>'
 NER_RECOGNIZER = "InterviewSpacyRecognizer"
@@ -184,8 +276,22 @@ def _yield_to_patterns(text: str, dets: list[Detection]) -> list[Detection]:
             piece = text[start:end]
             if det.entity == "DATE" and not SPECIFIC_DATE.search(piece):
                 continue
+            words = [w.casefold() for w in _WORD.findall(piece)]
+            if not any(ch.isdigit() for ch in piece) and all(w in STOP_WORDS for w in words):
+                continue  # "the" left over from "the [ADDRESS]"
             out.append(Detection(start, end, det.entity, det.score, det.recognizer))
     return out
+
+
+def _known(store: PseudonymStore) -> dict[str, set[str]] | None:
+    known = getattr(store, "known", None)
+    return known() if callable(known) else None
+
+
+def _inside(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether [start, end) lies inside one of the sorted ``spans`` (binary search)."""
+    i = bisect.bisect_right(spans, (start, float("inf"))) - 1
+    return i >= 0 and spans[i][0] <= start and end <= spans[i][1]
 
 
 def _all_names(surface: str, names: dict[str, bool]) -> bool:
@@ -224,6 +330,9 @@ class _StoreOnly:
 
     def placeholder(self, entity: str, surface: str) -> str:
         return self._store.placeholder(entity, surface)
+
+    def known(self) -> dict[str, set[str]] | None:
+        return _known(self._store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,8 +423,32 @@ class Anonymiser:
                 if r.score >= self.min_score
             ]
             dets.extend(Detection(s, e, entity, 1.0, "DenyList") for s, e, entity in self.deny.find(text))
+            dets.extend(self._local_qualifiers(text))
             out.append(self._clean(text, dets))
         return out
+
+    def _local_qualifiers(self, text: str) -> list[Detection]:
+        """The capitalised word naming WHICH local team it is: "Northmere MASH", "Kirkfield Youth Offending Team".
+
+        The unit stays readable (allow-list); the locality before it identifies the site and is masked.
+        """
+        found = []
+        for start, end in self.allow.intervals(text):
+            unit = normalise_term(text[start:end])
+            if unit not in LOCAL_UNITS:
+                continue
+            match = _QUALIFIER.search(text, max(0, start - 40), start)
+            if match is None:
+                continue
+            word = match.group(1)
+            folded = word.casefold()
+            if folded in STOP_WORDS or folded in GENERIC_WORDS or folded in ROLE_WORDS or word in self.allow:
+                continue
+            before = text[: match.start(1)].rstrip(" \t")
+            if (not before or before[-1] in ".!?:\n") and " " not in unit:
+                continue  # "Contact MASH ...": a sentence-initial capital before a one-word unit is no evidence
+            found.append(Detection(match.start(1), match.end(1), "PLACE", 0.6, "LocalQualifier"))
+        return found
 
     def _clean(self, text: str, dets: Iterable[Detection]) -> list[Detection]:
         dets = _yield_to_patterns(text, list(dets))
@@ -339,6 +472,8 @@ class Anonymiser:
                     and len(surface) > 1
                 ):
                     continue  # "the" left of "the Home Office", or a bare title: names no one
+                if trimmed.entity == "ORG" and all(w in STOP_WORDS or w in NEVER_NAMES for w in words):
+                    continue  # "the Court", "Government": an institution word names no one
                 if trimmed.recognizer in LABEL_RECOGNIZERS and self.is_role_label(surface):
                     continue  # "<v Interviewer>", "P2:" are roles, not names
                 kept.append(trimmed)
@@ -359,16 +494,40 @@ class Anonymiser:
             if len(folded) < 2 or folded in STOP_WORDS or folded.rstrip(".") in TITLES or folded in self.allow:
                 continue
             known = folded in self.gaz.first_names or folded in self.gaz.surnames
+            if not known and (folded in GENERIC_WORDS or folded in ROLE_WORDS or folded in NEVER_NAMES):
+                continue  # "Child T", "Case Review": the generic word is not the name
             any_case = known or word.islower()
             if folded in self.gaz.ambiguous_names:
                 any_case = False
             keys.append(_NameKey(folded, any_case))
         return keys
 
-    def _propagate(self, texts: Sequence[str], per_text: list[list[Detection]], label_names: Iterable[str]) -> None:
-        """Mask every other occurrence of names (and multi-word entities) found anywhere in the document."""
+    def _propagate(
+        self,
+        texts: Sequence[str],
+        per_text: list[list[Detection]],
+        label_names: Iterable[str],
+        known: dict[str, set[str]] | None = None,
+    ) -> None:
+        """Mask every other occurrence of names (and multi-word entities) found anywhere in the document.
+
+        ``known`` seeds the search with the people and places already pseudonymised in the project, so a
+        name detected in one transcript is masked in the next even where no recogniser fires.
+        """
         names: dict[str, bool] = {}
         phrases: dict[str, str] = {}
+        places: set[str] = set()
+        for surface in (known or {}).get("PERSON", ()):
+            # Seeds from other documents: full names and gazetteer names only, so one misread single
+            # word ("Government" as a person) cannot spread through a project.
+            keys = self._name_keys(surface)
+            if len(keys) < 2 and not any(k.token in self.gaz.first_names or k.token in self.gaz.surnames for k in keys):
+                continue
+            for key in keys:
+                names[key.token] = names.get(key.token, False) or key.any_case
+        for surface in (known or {}).get("PLACE", ()):
+            if _PLACE_WORD.fullmatch(surface) and surface.casefold() not in self.allow:
+                places.add(surface.casefold())
         for text, dets in zip(texts, per_text, strict=True):
             for det in dets:
                 surface = text[det.start : det.end]
@@ -377,19 +536,18 @@ class Anonymiser:
                         names[key.token] = names.get(key.token, False) or key.any_case
                 elif det.entity not in {"DATE", "AGE"} and " " in surface.strip() and len(surface) >= 6:
                     phrases.setdefault(surface.casefold(), det.entity)
+                elif det.entity == "PLACE" and _PLACE_WORD.fullmatch(surface) and surface.casefold() not in self.allow:
+                    places.add(surface.casefold())  # "Northmere" found once is Northmere everywhere
+                elif det.entity in {"EMAIL", "URL"}:
+                    # A council's domain names its area: "...@northmere.gov.uk" -> "Northmere".
+                    places.update(m.casefold() for m in _COUNCIL_DOMAIN.findall(surface))
         for label in label_names:
             for key in self._name_keys(label):
                 names[key.token] = names.get(key.token, False) or key.any_case
-        if not names and not phrases:
+        if not names and not phrases and not places:
             return
-        name_rx = (
-            re.compile(
-                r"(?<![\w@])(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?!\w)",
-                re.IGNORECASE,
-            )
-            if names
-            else None
-        )
+        # Names and places are single words: one pass over the words of a text with dict look-ups (a regex
+        # alternation over a project's worth of names would cost time per character).
         phrase_rx = (
             re.compile(
                 r"(?<!\w)(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")(?!\w)",
@@ -400,19 +558,20 @@ class Anonymiser:
         )
         for idx, text in enumerate(texts):
             extra: list[Detection] = []
-            if name_rx is not None:
-                for m in name_rx.finditer(text):
-                    word = m.group(1)
-                    if not names.get(word.casefold(), True) and not word[0].isupper():
-                        continue
-                    extra.append(Detection(m.start(), m.end(), "PERSON", 0.7, "NamePropagation"))
+            for m in _WORD.finditer(text):
+                if m.start() > 0 and text[m.start() - 1] == "@":
+                    continue  # part of a handle or e-mail address, masked as such
+                word = _POSSESSIVE.sub("", m.group(0))
+                folded = word.casefold()
+                any_case = names.get(folded)
+                if any_case is not None and (any_case or word[0].isupper()):
+                    extra.append(Detection(m.start(), m.start() + len(word), "PERSON", 0.7, "NamePropagation"))
+                elif folded in places and word[0].isupper():
+                    extra.append(Detection(m.start(), m.start() + len(word), "PLACE", 0.7, "EntityPropagation"))
             if phrase_rx is not None:
                 for m in phrase_rx.finditer(text):
-                    extra.append(
-                        Detection(
-                            m.start(), m.end(), phrases.get(m.group(1).casefold(), "PLACE"), 0.7, "EntityPropagation"
-                        )
-                    )
+                    entity = phrases.get(m.group(1).casefold(), "PLACE")
+                    extra.append(Detection(m.start(), m.end(), entity, 0.7, "EntityPropagation"))
             covered = per_text[idx]
             # A known name that NER read as a place or organisation ("Did Marcus tell ...") is a person.
             covered = [
@@ -422,7 +581,8 @@ class Anonymiser:
                 for c in covered
             ]
             per_text[idx] = covered
-            new = [d for d in extra if not any(c.start <= d.start and d.end <= c.end for c in covered)]
+            spans = sorted((c.start, c.end) for c in covered)
+            new = [d for d in extra if not _inside(d.start, d.end, spans)]
             if new:
                 per_text[idx] = self._clean(text, covered + new)
 
@@ -485,7 +645,7 @@ class Anonymiser:
         results = []
         for text, dets in zip(texts, per_text, strict=True):
             group = [dets]
-            self._propagate([text], group, ())
+            self._propagate([text], group, (), _known(store))
             out, spans = self._replace(text, group[0], store)
             results.append(AnonymisationResult(out, spans))
         return results
@@ -539,7 +699,7 @@ class Anonymiser:
             label_names.extend(label[d.start : d.end] for d in dets if d.entity == "PERSON")
             if not dets:
                 label_names.append(label)
-        self._propagate(texts, per_text, label_names)
+        self._propagate(texts, per_text, label_names, _known(store))
 
         label_out: dict[str, str] = {}
         for label, dets in zip(name_labels, per_label, strict=True):

@@ -40,6 +40,10 @@ class PseudonymStore(Protocol):
     def placeholder(self, entity: str, surface: str) -> str: ...
 
 
+#: Entity types whose originals seed name propagation in later documents of the same project.
+SEEDED_TYPES = frozenset({"PERSON", "PLACE"})
+
+
 def normalise(entity: str, surface: str) -> str:
     """The form used for look-ups: case-folded, punctuation and titles removed, whitespace collapsed."""
     text = surface.replace("’", "'").casefold()
@@ -140,6 +144,11 @@ class InMemoryPseudonymStore:
         self._counters: dict[str, int] = {}
         self._linker = _Linker(gazetteers or load_gazetteers())
         self._people: dict[str, _Person] = {}
+        self._seen: dict[str, set[str]] = {}
+
+    def known(self) -> dict[str, set[str]]:
+        """Originals of people and places pseudonymised so far (seeds later documents' propagation)."""
+        return self._seen
 
     def __repr__(self) -> str:
         return f"InMemoryPseudonymStore(entities={len(set(self._by_key.values()))})"
@@ -163,6 +172,8 @@ class InMemoryPseudonymStore:
         else:
             found = self._new(entity)
         self._by_key[(entity, key)] = found
+        if entity in SEEDED_TYPES:
+            self._seen.setdefault(entity, set()).add(surface.strip())
         return found
 
 
@@ -185,6 +196,12 @@ class DatabasePseudonymStore:
         self._row_of: dict[str, int] = {}
         self._counters: dict[str, int] = {}
         self._terms: tuple[list[str], list[tuple[str, str]]] | None = None
+        self._seen: dict[str, set[str]] = {}
+
+    def known(self) -> dict[str, set[str]]:
+        """Originals of the project's people and places (decrypted in memory; seeds name propagation)."""
+        self._load()
+        return self._seen
 
     def term_lists(self) -> tuple[list[str], list[tuple[str, str]]]:
         """The project's reviewed allow terms and decrypted deny terms (read once per store)."""
@@ -215,8 +232,10 @@ class DatabasePseudonymStore:
                 number = int(match.group("number"))
                 self._counters[row.entity_type] = max(self._counters.get(row.entity_type, 0), number)
                 self._row_of[placeholder] = row.id
-            if row.entity_type == "PERSON":
+            if row.entity_type in SEEDED_TYPES:
                 original = self.keyring.decrypt(row.encrypted_original)
+                self._seen.setdefault(row.entity_type, set()).add(original)
+            if row.entity_type == "PERSON":
                 person = self._people.setdefault(placeholder, _Person(placeholder))
                 self._linker.remember(person, original, normalise("PERSON", original))
         self._loaded = True
@@ -274,6 +293,8 @@ class DatabasePseudonymStore:
             self._counters[entity] = self._counters.get(entity, 0) + 1
             placeholder = format_placeholder(entity, self._counters[entity])
         row_id = self._add(entity, key, surface, placeholder, canonical_id)
+        if entity in SEEDED_TYPES:
+            self._seen.setdefault(entity, set()).add(surface.strip())
         if canonical_id is None:
             self._row_of[placeholder] = row_id
         self._by_key[(entity, key)] = (canonical_id or row_id, placeholder)

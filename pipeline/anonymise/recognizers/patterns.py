@@ -215,7 +215,20 @@ class TitledNamePatternRecognizer(GroupPatternRecognizer):
 
 
 class LineLabelRecognizer(GroupPatternRecognizer):
-    """A speaker label at the start of a line of plain text ("Sarah Jones: ..."); roles are dropped later."""
+    """A speaker label at the start of a line of plain text ("Sarah Jones: ..."); roles are dropped later.
+
+    Only labels that head two or more lines count: a speaker speaks more than once, while a title
+    ("Serious Case Review: Child T") appears once.
+    """
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results = super().analyze(text, entities, nlp_artifacts)
+        counts: dict[str, int] = {}
+        for res in results:
+            counts[text[res.start : res.end]] = counts.get(text[res.start : res.end], 0) + 1
+        return [r for r in results if counts[text[r.start : r.end]] >= 2]
 
     ENTITY = "PERSON"
     PATTERNS = (

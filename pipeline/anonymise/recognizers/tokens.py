@@ -687,7 +687,6 @@ class StreetAddressRecognizer(NamedInstitutionRecognizer):
             "walk",
             "way",
             "place",
-            "court",
             "square",
             "rise",
             "parade",
