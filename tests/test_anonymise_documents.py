@@ -122,3 +122,8 @@ def test_surrogate_style_is_consistent_and_marked() -> None:
     assert surrogate.startswith("[") and surrogate.endswith("]") and "Kyle" not in surrogate
     assert surrogate in b.text
     assert a.spans[0].placeholder == "[PERSON_1]"  # the log keeps the placeholder
+
+
+def test_upper_case_name_label_is_not_a_role_code(anon: Anonymiser) -> None:
+    assert anon.is_role_label("INT") and anon.is_role_label("P3") and anon.is_role_label("Social Worker 2")
+    assert not anon.is_role_label("KYLE") and not anon.is_role_label("Jo Smith")

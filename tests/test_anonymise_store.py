@@ -187,3 +187,29 @@ def test_encrypted_retention_needs_key(tmp_path: Path) -> None:
     raw.write_text("hello", encoding="utf-8")
     with pytest.raises(KeyMissingError, match=r"x\.txt"):
         apply_retention(raw, Settings(retain_raw="encrypted", data_dir=tmp_path), None)
+
+
+def test_concurrent_writers_never_share_a_number(db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers: a transaction that read an older snapshot cannot write at all")
+    ring = Keyring.generate()
+    with session_scope(db_url) as late_session:
+        late = DatabasePseudonymStore(late_session, ring)
+        assert late.known() == {}  # read the (empty) map before the other writer commits
+        with session_scope(db_url) as early_session:
+            assert DatabasePseudonymStore(early_session, ring).placeholder("PERSON", "Zephaniah Quill") == "[PERSON_1]"
+        assert late.placeholder("PERSON", "Obadiah Thorne") == "[PERSON_2]"  # conflict on [PERSON_1] -> retried
+        assert late.placeholder("PERSON", "Zephaniah Quill") == "[PERSON_1]"  # the other writer's row is found
+
+
+def test_project_map_seeds_later_documents(db_url: str) -> None:
+    anon = build_anonymiser(Settings())
+    ring = Keyring.generate()
+    with session_scope(db_url) as session:
+        first = anon.anonymise(
+            "Mr Zephaniah Quill chaired the Northmere MASH meeting.", DatabasePseudonymStore(session, ring)
+        )
+    assert first.text == "[PERSON_1] chaired the [PLACE_1] MASH meeting."
+    with session_scope(db_url) as session:  # no recogniser knows these words; the project map does
+        later = anon.anonymise("Then Zephaniah moved to Northmere.", DatabasePseudonymStore(session, ring))
+    assert later.text == "Then [PERSON_1] moved to [PLACE_1]."

@@ -577,6 +577,8 @@ class Anonymiser:
             covered = [
                 Detection(c.start, c.end, "PERSON", c.score, c.recognizer)
                 if c.entity in {"PLACE", "ORG"} and _all_names(text[c.start : c.end], names)
+                else Detection(c.start, c.end, "PLACE", c.score, c.recognizer)
+                if c.entity == "ORG" and text[c.start : c.end].casefold() in places
                 else c
                 for c in covered
             ]
@@ -656,13 +658,21 @@ class Anonymiser:
         Every word must be role-like: "P2 (Dev)" is not a role label, because "Dev" is a name.
         """
         stripped = label.strip().strip(":").strip()
+        if self._is_name_word(stripped):
+            return False  # "KYLE" looks like a code but is a name
         if not stripped or stripped in self.allow or _ROLE_CODE.match(stripped):
             return True
         words = re.findall(r"[^\W_]+", stripped)
         return bool(words) and all(self._role_word(w) for w in words)
 
+    def _is_name_word(self, word: str) -> bool:
+        folded = word.casefold()
+        return folded in self.gaz.first_names or folded in self.gaz.surnames or folded in self.gaz.ambiguous_names
+
     def _role_word(self, word: str) -> bool:
         folded = word.casefold()
+        if self._is_name_word(word) and folded not in ROLE_WORDS:
+            return False
         return (
             folded in ROLE_WORDS
             or folded.isdigit()

@@ -19,12 +19,14 @@ from typing import Protocol
 
 from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.anonymise.entities import PLACEHOLDER_RE, format_placeholder
 from pipeline.anonymise.gazetteers import Gazetteers, load_gazetteers, surrogate_names
 from pipeline.anonymise.keys import Keyring
 from pipeline.anonymise.recognizers.tokens import TITLES
+from pipeline.errors import QualcodeError
 from pipeline.store.models import Pseudonym, TermList
 
 _NON_WORD = re.compile(r"[^\w\s@./+-]+")
@@ -32,6 +34,7 @@ _SPACES = re.compile(r"\s+")
 #: Words dropped when normalising organisation-like names ("St Mary's Primary School" = "st marys primary").
 _ORG_NOISE = frozenset({"the", "school", "c", "of", "e", "ce", "church", "england"})
 VARIANT_SIMILARITY = 0.9
+MAX_INSERT_ATTEMPTS = 5
 
 
 class PseudonymStore(Protocol):
@@ -256,6 +259,7 @@ class DatabasePseudonymStore:
         return found
 
     def _add(self, entity: str, key: str, surface: str, placeholder: str, canonical_id: int | None) -> int:
+        """Insert one map row inside a savepoint (a concurrent writer's conflict rolls back only this)."""
         stored_placeholder = placeholder
         if canonical_id is not None:
             variants = self.session.scalars(select(Pseudonym.id).where(Pseudonym.canonical_id == canonical_id)).all()
@@ -268,37 +272,57 @@ class DatabasePseudonymStore:
             key_id=self.keyring.key_id,
             canonical_id=canonical_id,
         )
-        self.session.add(row)
-        self.session.flush()
+        with self.session.begin_nested():
+            self.session.add(row)
+            self.session.flush()
         return row.id
+
+    def _next_number(self, entity: str) -> int:
+        """The next free placeholder number for ``entity`` (re-read from the database after a conflict)."""
+        placeholders = self.session.scalars(
+            select(Pseudonym.placeholder).where(Pseudonym.entity_type == entity, Pseudonym.canonical_id.is_(None))
+        ).all()
+        numbers = [int(m.group("number")) for p in placeholders if (m := PLACEHOLDER_RE.fullmatch(p))]
+        self._counters[entity] = max([self._counters.get(entity, 0), *numbers]) + 1
+        return self._counters[entity]
 
     def placeholder(self, entity: str, surface: str) -> str:
         self._load()
         key = normalise(entity, surface)
-        found = self._find_row(entity, key)
-        if found:
-            return found[1]
-        canonical_id: int | None = None
-        if entity == "PERSON":
-            person = self._linker.find(surface, key)
-            if person is not None:
-                placeholder = person.placeholder
-                canonical_id = self._row_of[placeholder]
+        for _attempt in range(MAX_INSERT_ATTEMPTS):
+            found = self._find_row(entity, key)
+            if found:
+                return found[1]
+            canonical_id: int | None = None
+            person: _Person | None = None
+            if entity == "PERSON":
+                person = self._linker.find(surface, key)
+                if person is not None:
+                    placeholder = person.placeholder
+                    canonical_id = self._row_of[placeholder]
+                else:
+                    self._counters[entity] = self._counters.get(entity, 0) + 1
+                    placeholder = format_placeholder(entity, self._counters[entity])
             else:
                 self._counters[entity] = self._counters.get(entity, 0) + 1
                 placeholder = format_placeholder(entity, self._counters[entity])
-                person = self._people.setdefault(placeholder, _Person(placeholder))
-            self._linker.remember(person, surface, key)
-        else:
-            self._counters[entity] = self._counters.get(entity, 0) + 1
-            placeholder = format_placeholder(entity, self._counters[entity])
-        row_id = self._add(entity, key, surface, placeholder, canonical_id)
-        if entity in SEEDED_TYPES:
-            self._seen.setdefault(entity, set()).add(surface.strip())
-        if canonical_id is None:
-            self._row_of[placeholder] = row_id
-        self._by_key[(entity, key)] = (canonical_id or row_id, placeholder)
-        return placeholder
+            try:
+                row_id = self._add(entity, key, surface, placeholder, canonical_id)
+            except IntegrityError:
+                # Another process stored this entity, or took this number, since we read the map.
+                self._next_number(entity)
+                self._counters[entity] -= 1
+                continue
+            if entity == "PERSON":
+                person = person or self._people.setdefault(placeholder, _Person(placeholder))
+                self._linker.remember(person, surface, key)
+            if entity in SEEDED_TYPES:
+                self._seen.setdefault(entity, set()).add(surface.strip())
+            if canonical_id is None:
+                self._row_of[placeholder] = row_id
+            self._by_key[(entity, key)] = (canonical_id or row_id, placeholder)
+            return placeholder
+        raise QualcodeError(f"could not store a {entity} pseudonym after {MAX_INSERT_ATTEMPTS} concurrent conflicts")
 
 
 def surrogate_text(placeholder: str, surface: str, gazetteers: Gazetteers | None = None) -> str:
