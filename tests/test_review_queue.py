@@ -339,3 +339,18 @@ def test_undo_keeps_an_earlier_decision_with_the_same_verdict(db_url: str) -> No
     with session_scope(db_url) as db:
         manual = db.scalars(select(Coding).where(Coding.source == "manual")).all()
     assert [(c.code_key, c.applied, c.review_item_id) for c in manual] == [("training_gap", True, first_id)]
+
+
+def test_items_of_superseded_suggestions_are_withdrawn(db_url: str, seeded: Seeded) -> None:
+    a = _coder(seeded, "coder1")
+    with session_scope(db_url) as db:
+        before = queue_stats(db, a).available
+        first = db.scalar(select(ReviewItem).where(ReviewItem.kind == "review").order_by(ReviewItem.priority.desc()))
+        db.get(Suggestion, first.suggestion_id).status = "superseded"
+        first_id = first.id
+    with session_scope(db_url) as db:
+        assert enqueue_suggestions(db) == 0
+        assert db.get(ReviewItem, first_id).status == "withdrawn"
+        assert queue_stats(db, a).available == before - 1
+    nxt = _lease(db_url, a)
+    assert nxt is not None and nxt[0] != first_id

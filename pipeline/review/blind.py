@@ -22,13 +22,13 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from pipeline.review.catalogue import load_catalogue
 from pipeline.settings import Settings
 from pipeline.store.audit import audit
-from pipeline.store.models import ReviewItem, Segment, Suggestion, Transcript, User
+from pipeline.store.models import ReviewItem, Segment, Suggestion, Transcript, User, utcnow
 
 CODERS_PER_SEGMENT = 2
 
@@ -123,22 +123,17 @@ def assign_blind_sample(session: Session, settings: Settings, *, actor: str = "f
         ).all()
     )
     counts = {coder_id: int(load.get(coder_id, 0)) for coder_id, _name in coders}
+    rows = []
+    created = utcnow()
     for segment_id in chosen:
         pair = sorted(counts, key=lambda cid: (counts[cid], _stable_rank("coder", segment_id, cid)))
         priority = top.get(segment_id, ("", 0.0))[1]
         for coder_id in pair[:CODERS_PER_SEGMENT]:
             counts[coder_id] += 1
-            session.add(
-                ReviewItem(
-                    kind="blind",
-                    segment_id=segment_id,
-                    suggestion_id=None,
-                    assigned_to=coder_id,
-                    status="open",
-                    priority=priority,
-                    version=0,
-                )
-            )
+            rows.append({"kind": "blind", "segment_id": segment_id, "suggestion_id": None, "assigned_to": coder_id,
+                         "status": "open", "priority": priority, "version": 0, "created_at": created})
+    if rows:
+        session.execute(insert(ReviewItem), rows)
     session.flush()
     audit(
         session,

@@ -335,7 +335,7 @@ class ReviewItem(Base):
     segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), index=True)
     suggestion_id: Mapped[int | None] = mapped_column(ForeignKey("suggestions.id", ondelete="CASCADE"))
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None = any coder
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open|leased|done|skipped
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open|leased|done|skipped|withdrawn
     lease_owner: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     priority: Mapped[float] = mapped_column(Float, default=0.0)
