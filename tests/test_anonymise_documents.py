@@ -127,3 +127,9 @@ def test_surrogate_style_is_consistent_and_marked() -> None:
 def test_upper_case_name_label_is_not_a_role_code(anon: Anonymiser) -> None:
     assert anon.is_role_label("INT") and anon.is_role_label("P3") and anon.is_role_label("Social Worker 2")
     assert not anon.is_role_label("KYLE") and not anon.is_role_label("Jo Smith")
+
+
+def test_titles_keep_spouses_apart(anon: Anonymiser) -> None:
+    store = InMemoryPseudonymStore()
+    assert store.placeholder("PERSON", "Mr Ahmed") != store.placeholder("PERSON", "Mrs Ahmed")
+    assert store.placeholder("PERSON", "Mrs Ahmed") == store.placeholder("PERSON", "Mrs. Ahmed")

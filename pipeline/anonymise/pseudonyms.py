@@ -62,6 +62,14 @@ def normalise(entity: str, surface: str) -> str:
     return " ".join(w.rstrip(".") for w in words)
 
 
+def lookup_key(entity: str, surface: str) -> str:
+    """The key whose HMAC finds a map row: the normalised form, plus the title's gender for a bare
+    surname ("Mr Ahmed" and "Mrs Ahmed" are two people until something links them)."""
+    key = normalise(entity, surface)
+    gender = _gender(surface) if entity == "PERSON" and " " not in key else None
+    return f"{gender}|{key}" if gender else key
+
+
 def _has_title(surface: str) -> bool:
     first = surface.strip().split(" ")[0].casefold().rstrip(".") if surface.strip() else ""
     return first in TITLES
@@ -74,6 +82,25 @@ class _Person:
     placeholder: str
     firsts: set[str] = field(default_factory=set)
     lasts: set[str] = field(default_factory=set)
+    genders: set[str] = field(default_factory=set)  # from titles: "m" (Mr), "f" (Mrs, Ms, Miss)
+
+
+_TITLE_GENDER = {
+    "mr": "m",
+    "sir": "m",
+    "lord": "m",
+    "father": "m",
+    "mrs": "f",
+    "ms": "f",
+    "miss": "f",
+    "dame": "f",
+    "lady": "f",
+}
+
+
+def _gender(surface: str) -> str | None:
+    words = surface.strip().split()
+    return _TITLE_GENDER.get(words[0].casefold().rstrip(".")) if words else None
 
 
 class _Linker:
@@ -113,7 +140,9 @@ class _Linker:
             loose = [p for p in self.people if not p.lasts and any(self._first_compatible(first, f) for f in p.firsts)]
             return loose[0] if len(loose) == 1 else None
         if last:
-            cands = [p for p in self.people if last in p.lasts]
+            # "Mrs Ahmed" links to "Ayesha Ahmed" but never to the "Mr Ahmed" already known.
+            gender = _gender(surface)
+            cands = [p for p in self.people if last in p.lasts and not (gender and p.genders - {gender})]
             return cands[0] if len(cands) == 1 else None
         if first:
             exact = [p for p in self.people if first in p.firsts]
@@ -135,6 +164,9 @@ class _Linker:
             person.firsts.add(first)
         if last:
             person.lasts.add(last)
+        gender = _gender(surface)
+        if gender:
+            person.genders.add(gender)
         if person not in self.people:
             self.people.append(person)
 
@@ -162,7 +194,8 @@ class InMemoryPseudonymStore:
 
     def placeholder(self, entity: str, surface: str) -> str:
         key = normalise(entity, surface)
-        found = self._by_key.get((entity, key))
+        lkey = lookup_key(entity, surface)
+        found = self._by_key.get((entity, lkey))
         if found:
             return found
         if entity == "PERSON":
@@ -174,7 +207,7 @@ class InMemoryPseudonymStore:
             found = person.placeholder
         else:
             found = self._new(entity)
-        self._by_key[(entity, key)] = found
+        self._by_key[(entity, lkey)] = found
         if entity in SEEDED_TYPES:
             self._seen.setdefault(entity, set()).add(surface.strip())
         return found
@@ -289,8 +322,9 @@ class DatabasePseudonymStore:
     def placeholder(self, entity: str, surface: str) -> str:
         self._load()
         key = normalise(entity, surface)
+        lkey = lookup_key(entity, surface)
         for _attempt in range(MAX_INSERT_ATTEMPTS):
-            found = self._find_row(entity, key)
+            found = self._find_row(entity, lkey)
             if found:
                 return found[1]
             canonical_id: int | None = None
@@ -307,7 +341,7 @@ class DatabasePseudonymStore:
                 self._counters[entity] = self._counters.get(entity, 0) + 1
                 placeholder = format_placeholder(entity, self._counters[entity])
             try:
-                row_id = self._add(entity, key, surface, placeholder, canonical_id)
+                row_id = self._add(entity, lkey, surface, placeholder, canonical_id)
             except IntegrityError:
                 # Another process stored this entity, or took this number, since we read the map.
                 self._next_number(entity)
@@ -320,7 +354,7 @@ class DatabasePseudonymStore:
                 self._seen.setdefault(entity, set()).add(surface.strip())
             if canonical_id is None:
                 self._row_of[placeholder] = row_id
-            self._by_key[(entity, key)] = (canonical_id or row_id, placeholder)
+            self._by_key[(entity, lkey)] = (canonical_id or row_id, placeholder)
             return placeholder
         raise QualcodeError(f"could not store a {entity} pseudonym after {MAX_INSERT_ATTEMPTS} concurrent conflicts")
 

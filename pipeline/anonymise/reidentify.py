@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.anonymise.entities import PLACEHOLDER_RE
 from pipeline.anonymise.keys import Keyring
-from pipeline.anonymise.pseudonyms import normalise
+from pipeline.anonymise.pseudonyms import lookup_key
 from pipeline.anonymise.terms import normalise_term
 from pipeline.errors import QualcodeError
 from pipeline.store.audit import audit
@@ -109,7 +109,7 @@ def rotate_map(session: Session, keyring: Keyring, actor: str) -> RotationReport
     for row in pseudonyms:
         original = keyring.decrypt(row.encrypted_original)
         row.encrypted_original = keyring.reencrypt(row.encrypted_original)
-        row.lookup_hash = keyring.lookup_hash(f"{row.entity_type}:{normalise(row.entity_type, original)}")
+        row.lookup_hash = keyring.lookup_hash(f"{row.entity_type}:{lookup_key(row.entity_type, original)}")
         row.key_id = keyring.key_id
     deny = session.scalars(select(TermList).where(TermList.kind == "deny")).all()
     for term_row in deny:
