@@ -354,3 +354,35 @@ def test_items_of_superseded_suggestions_are_withdrawn(db_url: str, seeded: Seed
         assert queue_stats(db, a).available == before - 1
     nxt = _lease(db_url, a)
     assert nxt is not None and nxt[0] != first_id
+
+
+def test_blind_sample_is_proportional_per_theme_and_transcript(db_url: str) -> None:
+    from pipeline.store.models import Segment
+
+    with session_scope(db_url) as db:
+        seed_all(db, coders=2, leads=0, transcripts=4, answers=12, prior=0, group_every=2)
+    settings = get_settings().model_copy(update={"blind_share": 0.25})
+    with session_scope(db_url) as db:
+        assign_blind_sample(db, settings)
+        sampled = set(db.scalars(select(ReviewItem.segment_id).where(ReviewItem.kind == "blind")))
+        rows = db.execute(
+            select(Segment.id, Segment.transcript_id, Suggestion.code_key)
+            .join(Suggestion, Suggestion.segment_id == Segment.id)
+        ).all()
+        catalogue = load_catalogue(db, None)
+    by_transcript: Counter[int] = Counter()
+    by_theme: Counter[str] = Counter()
+    size_transcript: Counter[int] = Counter()
+    size_theme: Counter[str] = Counter()
+    for segment_id, transcript_id, code in rows:
+        theme = catalogue.theme_of(code)
+        size_transcript[transcript_id] += 1
+        size_theme[theme] += 1
+        if segment_id in sampled:
+            by_transcript[transcript_id] += 1
+            by_theme[theme] += 1
+    assert len(sampled) == 12
+    for transcript_id, n in size_transcript.items():
+        assert abs(by_transcript[transcript_id] - 0.25 * n) <= 1, (transcript_id, by_transcript, size_transcript)
+    for theme, n in size_theme.items():
+        assert abs(by_theme[theme] - 0.25 * n) <= 1.5, (theme, by_theme, size_theme)

@@ -48,21 +48,22 @@ def codable_segments(session: Session) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in rows]
 
 
-def _top_suggestions(session: Session, segment_ids: set[int]) -> dict[int, tuple[str, float]]:
-    """segment id -> (code key, priority) of its most probable live suggestion."""
-    best: dict[int, tuple[str, float, float]] = {}
-    rows = session.execute(
-        select(Suggestion.segment_id, Suggestion.code_key, Suggestion.probability, Suggestion.priority).where(
-            Suggestion.status.in_(("queued", "applied", "accepted", "rejected"))
-        )
+def _top_suggestions(session: Session) -> dict[int, tuple[str, float]]:
+    """segment id -> (code key, priority) of its most probable live suggestion (one row per segment in SQL)."""
+    rank = (
+        func.row_number()
+        .over(partition_by=Suggestion.segment_id, order_by=(Suggestion.probability.desc(), Suggestion.id))
+        .label("rank")
     )
-    for segment_id, code_key, probability, priority in rows:
-        if segment_id not in segment_ids:
-            continue
-        current = best.get(segment_id)
-        if current is None or probability > current[1]:
-            best[segment_id] = (code_key, probability, priority or 0.0)
-    return {seg: (code, priority) for seg, (code, _p, priority) in best.items()}
+    ranked = (
+        select(Suggestion.segment_id, Suggestion.code_key, Suggestion.priority, rank)
+        .where(Suggestion.status.in_(("queued", "applied", "accepted", "rejected")))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.segment_id, ranked.c.code_key, ranked.c.priority).where(ranked.c.rank == 1)
+    )
+    return {int(seg): (code, float(priority or 0.0)) for seg, code, priority in rows}
 
 
 def blind_coders(session: Session) -> list[tuple[int, str]]:
@@ -99,7 +100,7 @@ def assign_blind_sample(session: Session, settings: Settings, *, actor: str = "f
         return 0
 
     catalogue = load_catalogue(session, settings.codebook_path)
-    top = _top_suggestions(session, {seg for seg, _t in segments})
+    top = _top_suggestions(session)
     strata: dict[tuple[str, int], list[int]] = defaultdict(list)
     for segment_id, transcript_id in segments:
         code = top.get(segment_id)
