@@ -30,7 +30,7 @@ from pipeline.errors import ConflictError, ReviewError
 from pipeline.review.catalogue import Catalogue, CodeInfo, load_catalogue
 from pipeline.review.context import ItemView, build_item_view
 from pipeline.review.decisions import bulk_accept, decide_review, group_size, skip, submit_blind, undo_last
-from pipeline.review.queue import Reviewer, lease_next, release_lease
+from pipeline.review.queue import Reviewer, lease_next, release_all
 from pipeline.settings import Settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import ReviewItem
@@ -243,16 +243,10 @@ def run_review(
         outcome = _decide_one(url, settings, reviewer, view, catalogue, keys, console, summary)
         last_segment = view.segment_id if outcome not in ("skip", "blind", "quit", "conflict") else None
         if outcome == "quit":
-            _release(url, reviewer, item_id)
+            # Leaving hands held items straight back instead of making others wait for the leases to expire.
+            with session_scope(url, immediate=True) as db:
+                release_all(db, reviewer)
             return summary
-
-
-def _release(url: str, reviewer: Reviewer, item_id: int) -> None:
-    """Leaving without deciding hands the item straight back instead of waiting for the lease to expire."""
-    with session_scope(url, immediate=True) as db:
-        item = db.get(ReviewItem, item_id)
-        if item is not None and item.status == "leased" and item.lease_owner == reviewer.user_id:
-            release_lease(db, item)
 
 
 def _decide_one(
