@@ -217,3 +217,19 @@ def test_heartbeat_renews_only_your_own_lease(client: TestClient, sqlite_url: st
         other = db.scalar(select(ReviewItem.id).where(ReviewItem.id != mine, ReviewItem.status == "open"))
     refused = client.post(f"/review/items/{other}/renew", headers={"X-CSRF-Token": token})
     assert refused.status_code == 409 and "expired" in refused.text
+
+
+def test_every_lead_only_page_in_the_navigation_refuses_coders(client: TestClient) -> None:
+    """Covers pages other areas plug in (the leads' dashboard) through their ``NAV`` declarations."""
+    links = client.app.state.nav_links
+    lead_only = [link for link in links if not link.visible_to("coder")]
+    assert {link.href for link in lead_only} >= {"/users"}
+    logged_in(client, "coder1")
+    page = client.get("/review").text
+    for link in lead_only:
+        assert client.get(link.href, follow_redirects=False).status_code == 403, link.href
+        assert f'href="{link.href}"' not in page, f"coders do not see a link to {link.href}"
+    client.cookies.clear()
+    logged_in(client, "lead1")
+    for link in lead_only:
+        assert client.get(link.href).status_code == 200, link.href
