@@ -9,6 +9,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -29,15 +30,22 @@ def _codebook_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_train_then_suggest_from_files(tmp_path: Path, project: Path) -> None:
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`qualcode train` on a SYNTHETIC examples file (two coders), shared by the file-based tests."""
+    tmp_path = tmp_path_factory.mktemp("train")
     codebook = _codebook_file(tmp_path)
     examples = write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=24, seed=21), ("a", "b"))
     model_dir = tmp_path / "model"
-    result = runner.invoke(
-        app, ["train", "--codebook", str(codebook), "--examples", str(examples), "--model-out", str(model_dir)]
-    )
+    args = ["train", "--codebook", str(codebook), "--examples", str(examples), "--model-out", str(model_dir)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "3/3 codes trained" in result.output
+    return model_dir, result.output
+
+
+def test_train_then_suggest_from_files(trained: tuple[Path, str], tmp_path: Path) -> None:
+    model_dir, output = trained
+    assert "3/3 codes trained" in output
     card = json.loads((model_dir / "card.json").read_text())
     assert card["training"]["n_units"] == 72
 
@@ -70,16 +78,10 @@ def test_train_then_suggest_from_files(tmp_path: Path, project: Path) -> None:
     assert applied and all(truth[r["unit_id"]] == r["code"] for r in applied)
 
 
-def test_suggest_reports_bad_input_by_line(tmp_path: Path, project: Path) -> None:
+def test_suggest_reports_bad_input_by_line(trained: tuple[Path, str], tmp_path: Path) -> None:
+    model_dir, _ = trained
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "1", "text": "ok"}\nnot json\n', encoding="utf-8")
-    codebook = _codebook_file(tmp_path)
-    examples = write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=12, seed=3))
-    model_dir = tmp_path / "m"
-    runner.invoke(
-        app, ["train", "--codebook", str(codebook), "--examples", str(examples), "--model-out", str(model_dir)]
-    )
-
     result = runner.invoke(
         app, ["suggest", "--model", str(model_dir), "--input-jsonl", str(bad), "--output-csv", str(tmp_path / "o.csv")]
     )
