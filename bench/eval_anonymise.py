@@ -5,8 +5,9 @@
 Data:
 - TAB (../shared/eval/tab, or $QUALCODE_EVAL_DIR/tab): 64 ECHR judgments, every annotator-1 mention as gold
   (a proxy metric, not TAB's official one; see its README). Token rule: ``pipeline.anonymise.evaluation``.
-- bench/gold/uk_interviews.jsonl: SYNTHETIC UK interview excerpts written for qualcode, every direct
-  identifier annotated; bench/gold/domain_terms.txt: practice vocabulary that must survive.
+- bench/gold/uk_interviews.jsonl: SYNTHETIC UK interview excerpts written for qualcode alongside development,
+  and bench/gold/uk_interviews_heldout.jsonl, written after the rules were frozen (not tuned on); every
+  direct identifier annotated; bench/gold/domain_terms.txt: practice vocabulary that must survive.
   Excerpts in txt/vtt form are also read with the ingest readers and anonymised as documents, and
   checked for any gold identifier left in the output text or speaker labels.
 
@@ -103,6 +104,70 @@ def document_leaks(anonymiser, rows: list[dict[str, object]]) -> dict[str, objec
     return {"mentions_checked": checked, "leaked": len(leaks), "leaks": leaks}
 
 
+def uk_gold(name: str, title: str, ours, baseline, report: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    """Score one SYNTHETIC UK gold file (plain-text spans, domain terms, documents via ingest)."""
+    rows = [json.loads(line) for line in (GOLD / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    terms = [
+        t.strip()
+        for t in (GOLD / "domain_terms.txt").read_text(encoding="utf-8").splitlines()
+        if t.strip() and not t.startswith("#")
+    ]
+    texts = [str(r["text"]) for r in rows]
+    golds = [r["spans"] for r in rows]
+    chars = sum(len(t) for t in texts)
+    ours_spans, ours_time = run_ours(ours, texts)
+    base_spans, base_time = run_baseline(baseline, texts)
+    s_ours, s_base = score(texts, golds, ours_spans), score(texts, golds, base_spans)
+    term_stats = {}
+    for name, spans in (("qualcode", ours_spans), ("presidio_default", base_spans)):
+        found, masked = 0, []
+        for text, system in zip(texts, spans, strict=True):
+            f, m = surviving_terms(text, terms, system)
+            found += f
+            masked.extend(m)
+        term_stats[name] = {"occurrences": found, "masked": len(masked), "masked_terms": sorted(set(masked))}
+    leaks = document_leaks(ours, rows)
+    report[name] = {
+        "excerpts": len(rows),
+        "chars": chars,
+        "qualcode": {
+            **s_ours.as_dict(),
+            "domain_terms": term_stats["qualcode"],
+            "documents": leaks,
+            "chars_per_second": chars / ours_time,
+        },
+        "presidio_default": {
+            **s_base.as_dict(),
+            "domain_terms": term_stats["presidio_default"],
+            "chars_per_second": chars / base_time,
+        },
+    }
+    print(f"\n{title} (SYNTHETIC; {len(rows)} excerpts, {s_ours.as_dict()['mentions']} identifier mentions)")
+    print(f"{'type':<18}{'mentions':>9}{'presidio':>10}{'qualcode':>10}   (share of mentions fully masked)")
+    for kind in sorted(s_ours.mentions):
+        print(
+            f"{kind:<18}{s_ours.mentions[kind]:>9}{fmt(s_base.mention_recall(kind)):>10}"
+            f"{fmt(s_ours.mention_recall(kind)):>10}"
+        )
+    print(
+        f"{'all identifiers':<18}{sum(s_ours.mentions.values()):>9}{fmt(s_base.mention_recall()):>10}"
+        f"{fmt(s_ours.mention_recall()):>10}"
+    )
+    print(f"{'token recall':<18}{'':>9}{fmt(s_base.recall()):>10}{fmt(s_ours.recall()):>10}")
+    print(f"{'token precision':<18}{'':>9}{fmt(s_base.precision):>10}{fmt(s_ours.precision):>10}")
+    tq, tb = term_stats["qualcode"], term_stats["presidio_default"]
+    print(
+        f"{'domain terms kept':<18}{tq['occurrences']:>9}{tb['occurrences'] - tb['masked']:>10}"
+        f"{tq['occurrences'] - tq['masked']:>10}"
+    )
+    if tq["masked_terms"]:
+        print(f"  qualcode masked domain terms: {', '.join(tq['masked_terms'])}")
+    print(
+        f"documents (txt/vtt via ingest): {leaks['mentions_checked']} identifier mentions checked, "
+        f"{leaks['leaked']} left in output"
+    )
+
+
 def fmt(value: float) -> str:
     return "  n/a" if value != value else f"{value:.3f}"
 
@@ -162,70 +227,10 @@ def main() -> int:
         )
         print(f"{'chars/s':<12}{'':>9}{chars / base_time:>10,.0f}{chars / ours_time:>10,.0f}")
 
-    # ---------------------------------------------------------------- own UK gold set
-    rows = [
-        json.loads(line) for line in (GOLD / "uk_interviews.jsonl").read_text(encoding="utf-8").splitlines() if line
-    ]
-    terms = [
-        t.strip()
-        for t in (GOLD / "domain_terms.txt").read_text(encoding="utf-8").splitlines()
-        if t.strip() and not t.startswith("#")
-    ]
-    texts = [str(r["text"]) for r in rows]
-    golds = [r["spans"] for r in rows]
-    chars = sum(len(t) for t in texts)
-    ours_spans, ours_time = run_ours(ours, texts)
-    base_spans, base_time = run_baseline(baseline, texts)
-    s_ours, s_base = score(texts, golds, ours_spans), score(texts, golds, base_spans)
-    term_stats = {}
-    for name, spans in (("qualcode", ours_spans), ("presidio_default", base_spans)):
-        found, masked = 0, []
-        for text, system in zip(texts, spans, strict=True):
-            f, m = surviving_terms(text, terms, system)
-            found += f
-            masked.extend(m)
-        term_stats[name] = {"occurrences": found, "masked": len(masked), "masked_terms": sorted(set(masked))}
-    leaks = document_leaks(ours, rows)
-    report["uk_gold"] = {
-        "excerpts": len(rows),
-        "chars": chars,
-        "qualcode": {
-            **s_ours.as_dict(),
-            "domain_terms": term_stats["qualcode"],
-            "documents": leaks,
-            "chars_per_second": chars / ours_time,
-        },
-        "presidio_default": {
-            **s_base.as_dict(),
-            "domain_terms": term_stats["presidio_default"],
-            "chars_per_second": chars / base_time,
-        },
-    }
-    print(
-        f"\nUK interview gold set (SYNTHETIC; {len(rows)} excerpts, {s_ours.as_dict()['mentions']} identifier mentions)"
-    )
-    print(f"{'type':<18}{'mentions':>9}{'presidio':>10}{'qualcode':>10}   (share of mentions fully masked)")
-    for kind in sorted(s_ours.mentions):
-        print(
-            f"{kind:<18}{s_ours.mentions[kind]:>9}{fmt(s_base.mention_recall(kind)):>10}"
-            f"{fmt(s_ours.mention_recall(kind)):>10}"
-        )
-    print(
-        f"{'all identifiers':<18}{sum(s_ours.mentions.values()):>9}{fmt(s_base.mention_recall()):>10}"
-        f"{fmt(s_ours.mention_recall()):>10}"
-    )
-    print(f"{'token recall':<18}{'':>9}{fmt(s_base.recall()):>10}{fmt(s_ours.recall()):>10}")
-    print(f"{'token precision':<18}{'':>9}{fmt(s_base.precision):>10}{fmt(s_ours.precision):>10}")
-    tq, tb = term_stats["qualcode"], term_stats["presidio_default"]
-    print(
-        f"{'domain terms kept':<18}{tq['occurrences']:>9}{tb['occurrences'] - tb['masked']:>10}"
-        f"{tq['occurrences'] - tq['masked']:>10}"
-    )
-    if tq["masked_terms"]:
-        print(f"  qualcode masked domain terms: {', '.join(tq['masked_terms'])}")
-    print(
-        f"documents (txt/vtt via ingest): {leaks['mentions_checked']} identifier mentions checked, "
-        f"{leaks['leaked']} left in output"
+    # ---------------------------------------------------------------- own UK gold sets
+    uk_gold("uk_interviews", "UK interview gold set (written alongside development)", ours, baseline, report)
+    uk_gold(
+        "uk_interviews_heldout", "UK held-out gold set (written after the rules were frozen)", ours, baseline, report
     )
 
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -50,8 +50,9 @@ def test_tab_subset_recall(anon: Anonymiser) -> None:
     assert scores.precision >= 0.72
 
 
-def test_uk_gold_every_identifier_masked_every_term_kept(anon: Anonymiser) -> None:
-    rows = [json.loads(line) for line in (GOLD / "uk_interviews.jsonl").read_text(encoding="utf-8").splitlines()]
+@pytest.mark.parametrize("name", ["uk_interviews", "uk_interviews_heldout"])
+def test_uk_gold_every_identifier_masked_every_term_kept(anon: Anonymiser, name: str) -> None:
+    rows = [json.loads(line) for line in (GOLD / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
     terms = [
         t.strip()
         for t in (GOLD / "domain_terms.txt").read_text(encoding="utf-8").splitlines()

@@ -1,4 +1,4 @@
-"""Build uk_interviews.jsonl from the marked-up SYNTHETIC excerpts in uk_interviews.md.
+"""Build uk_interviews(_heldout).jsonl from the marked-up SYNTHETIC excerpts in the .md files.
 
 Run: .venv/bin/python bench/gold/build_gold.py
 Rows: {"id", "format", "text", "spans": [[start, end, TYPE], ...], "synthetic": true}; offsets are Python
@@ -55,13 +55,15 @@ def parse(markup: str) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    rows = parse((HERE / "uk_interviews.md").read_text(encoding="utf-8"))
-    with (HERE / "uk_interviews.jsonl").open("w", encoding="utf-8") as out:
-        for row in rows:
-            for start, end, _ in row["spans"]:  # type: ignore[union-attr]
-                assert str(row["text"])[start:end].strip(), row["id"]
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} excerpts, {sum(len(r['spans']) for r in rows)} identifier mentions")  # type: ignore[arg-type]
+    for name in ("uk_interviews", "uk_interviews_heldout"):
+        rows = parse((HERE / f"{name}.md").read_text(encoding="utf-8"))
+        with (HERE / f"{name}.jsonl").open("w", encoding="utf-8") as out:
+            for row in rows:
+                for start, end, _ in row["spans"]:  # type: ignore[union-attr]
+                    assert str(row["text"])[start:end].strip(), row["id"]
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        mentions = sum(len(r["spans"]) for r in rows)  # type: ignore[arg-type]
+        print(f"{name}: {len(rows)} excerpts, {mentions} identifier mentions")
 
 
 if __name__ == "__main__":

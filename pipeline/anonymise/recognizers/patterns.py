@@ -23,6 +23,11 @@ _NUMBER_WORDS = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
 )
+_TEEN = r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|1[1-9]"
+_NOT_AGE = (
+    r"%|per\b|pounds|quid|minutes|mins|hours|times|days|weeks|months|years|o'clock|past|to\b|of\b|out\b|percent|"
+    r"people|kids|children|cases|referrals|pupils|families|officers|staff"
+)
 _MONTHS = (
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
@@ -303,6 +308,14 @@ class AgeRecognizer(GroupPatternRecognizer):
             rf"(?P<id>\d{{1,2}}|{_NUMBER_WORDS})\b(?!\s*(?:%|per|pounds|quid|minutes|hours|times))",
             0.6,
         ),
+        # A teenager's age after a name: "Jordan was nineteen", "Keziah, fifteen, ...". Only 11-19, the ages
+        # this work is about, and never before a unit ("was fifteen minutes late"); low score -> review.
+        (
+            "teen age after verb",
+            rf"\b(?:was|is|turned|turns)\s+(?P<id>{_TEEN})\b(?!\s*(?:{_NOT_AGE}))",
+            0.5,
+        ),
+        ("teen age in apposition", rf",\s*(?P<id>{_TEEN})\s*,", 0.5),
     )
 
 
