@@ -177,3 +177,28 @@ def test_retrain_without_enough_labels_stays_in_cold_start(db_url: str, project:
         store_examples(session, examples, source_name="few.csv", content_hash="few")
         assert retrain(session, Settings()) is None
         assert session.scalar(select(func.count()).select_from(ModelVersion)) == 0
+
+
+def test_changed_definition_sends_that_code_back_to_cold_start(db_url: str, project: Path, tmp_path: Path) -> None:
+    settings = Settings()
+    examples = read_examples(write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=12, seed=31)))
+    changed_data = {**SYNTHETIC_CODEBOOK, "themes": [dict(t) for t in SYNTHETIC_CODEBOOK["themes"]]}
+    changed_data["themes"][1]["codes"] = [dict(c) for c in SYNTHETIC_CODEBOOK["themes"][1]["codes"]]
+    changed_data["themes"][1]["codes"][1]["definition"] = "Any mention of courses, workshops or guidance."
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        store_examples(session, examples, source_name="ex.csv", content_hash="stale")
+        row = retrain(session, settings)
+        assert row is not None
+        store_codebook(session, codebook_from_data(changed_data))
+        assert row.stale_codes == ["training_gaps"]
+        ids = _interview(session, [t for _, t, _ in synthetic_units(n_per_code=2, seed=32)])
+        stats = suggest_for_segments(session, ids, settings)
+        assert stats.model_version == row.version
+        modes = {
+            code: cold
+            for code, cold in session.execute(
+                select(Suggestion.code_key, Suggestion.cold_start).where(Suggestion.model_version == row.version)
+            ).tuples()
+        }
+    assert modes == {"online_radicalisation": False, "family_engagement": False, "training_gaps": True}
