@@ -202,3 +202,30 @@ def test_changed_definition_sends_that_code_back_to_cold_start(db_url: str, proj
             ).tuples()
         }
     assert modes == {"online_radicalisation": False, "family_engagement": False, "training_gaps": True}
+
+
+def test_near_duplicates_in_a_later_batch_join_the_queued_group(db_url: str, project: Path) -> None:
+    settings = Settings()
+    texts = [t for _, t, _ in synthetic_units(n_per_code=3, seed=41)]
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        first = _interview(session, texts, name="first")
+        suggest_for_segments(session, first, settings)
+        queued = session.execute(
+            select(Suggestion.segment_id, Suggestion.code_key, Suggestion.group_key).where(
+                Suggestion.status == "queued"
+            )
+        ).first()
+        assert queued is not None
+        seg, code, key = queued
+        original = texts[first.index(seg)]
+        later = _interview(session, [original + " ", "A synthetic remark about the canteen menu."], "later")
+        suggest_for_segments(session, later, settings)
+        joined = session.scalar(
+            select(Suggestion.group_key).where(Suggestion.segment_id == later[0], Suggestion.code_key == code)
+        )
+        other = session.scalar(
+            select(Suggestion.group_key).where(Suggestion.segment_id == later[1], Suggestion.code_key == code)
+        )
+    assert joined == key
+    assert other != key

@@ -11,7 +11,8 @@ writes in the caller's transaction (with an audit row), so a failure leaves noth
   ``--anonymise``.
 - ``suggest_for_segments``: scores segments with the active model (or cold start when none exists) and
   writes ``Suggestion`` rows: apply -> ``applied`` plus a ``Coding`` by ``model:<version>``; review ->
-  ``queued`` with a priority and near-duplicate ``group_key``; drop -> ``dropped``. Idempotent per
+  ``queued`` with a priority and near-duplicate ``group_key`` (shared with near-duplicates in the same
+  call and with near-duplicates already waiting in the queue); drop -> ``dropped``. Idempotent per
   (segment, code, model version); codes a person already decided on a segment are not suggested again.
 - ``retrain``: trains on every human decision (see :mod:`pipeline.suggest.labels` for the conflict rule),
   saves the artefact under ``models/``, activates a new ``ModelVersion`` and re-scores the suggestions
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.codebook import Codebook, Theme, load_codebook
 from pipeline.codebook.store import active_codebook, codebook_row, store_codebook
-from pipeline.embed import embed_texts_cached, get_embedder, text_hash
+from pipeline.embed import embed_texts_cached, get_embedder, load_vectors, text_hash
 from pipeline.errors import ConfigError, ExamplesError, ModelError
 from pipeline.settings import Settings, get_settings
 from pipeline.store.audit import audit
@@ -43,7 +44,13 @@ from pipeline.suggest.examples import ExampleSet
 from pipeline.suggest.labels import HUMAN_SOURCES, HumanDecision, label_matrix, resolve_labels
 from pipeline.suggest.model import Scores, SuggestionModel, cold_start_model
 from pipeline.suggest.policy import DecisionPolicy
-from pipeline.suggest.priority import group_key, near_duplicate_groups, review_priority, theme_coverage
+from pipeline.suggest.priority import (
+    NEAR_DUPLICATE_COSINE,
+    group_key,
+    near_duplicate_groups,
+    review_priority,
+    theme_coverage,
+)
 from pipeline.suggest.training import COLD_START_REVIEW, TrainingConfig, train_model
 
 log = logging.getLogger(__name__)
@@ -423,9 +430,11 @@ def suggest_for_segments(
             model_version=version,
         )
 
-    X, _ = embed_texts_cached(session, [s.text for s in todo], get_embedder(settings))
+    embedder = get_embedder(settings)
+    X, _ = embed_texts_cached(session, [s.text for s in todo], embedder)
     scores, decisions = scorer.score(X)
     leaders = near_duplicate_groups(X)
+    queued_groups = _queued_near_duplicates(session, X, embedder.model_name, exclude=set(ids))
     coverage = _theme_coverage(session, scorer.codebook)
     theme_of = {code.id: code.theme_id for code in scorer.codebook.codes}
     counts = {"apply": 0, "review": 0, "drop": 0}
@@ -453,7 +462,7 @@ def suggest_for_segments(
                 )
                 if decision == "review"
                 else 0.0,
-                group_key=group_key(code, todo[int(leaders[i])].text_hash),
+                group_key=queued_groups[i].get(code) or group_key(code, todo[int(leaders[i])].text_hash),
             )
             session.add(suggestion)
             if decision == "apply":
@@ -494,6 +503,45 @@ def suggest_for_segments(
         **{k: v for k, v in stats.__dict__.items() if k != "model_version"},
     )
     return stats
+
+
+#: How many of the most recent queued suggestions are considered when joining near-duplicate groups.
+QUEUED_GROUP_WINDOW = 5000
+
+
+def _queued_near_duplicates(
+    session: Session, X: np.ndarray, model_name: str, exclude: set[int]
+) -> list[dict[str, str]]:
+    """Per new row, ``{code: group_key}`` of queued suggestions on a near-duplicate earlier segment.
+
+    So the same passage arriving in a later batch joins the group already waiting in the review queue
+    (and can be bulk-accepted with it) instead of starting a new one.
+    """
+    rows = session.execute(
+        select(Suggestion.segment_id, Suggestion.code_key, Suggestion.group_key, Segment.text_hash)
+        .join(Segment, Segment.id == Suggestion.segment_id)
+        .where(Suggestion.status == "queued", Suggestion.group_key.is_not(None))
+        .order_by(Suggestion.id.desc())
+        .limit(QUEUED_GROUP_WINDOW)
+    ).tuples()
+    groups: dict[str, dict[str, str]] = defaultdict(dict)  # text hash -> code -> group key
+    for segment_id, code, key, digest in rows:
+        if segment_id not in exclude:
+            groups[digest].setdefault(code, key)
+    out: list[dict[str, str]] = [{} for _ in range(X.shape[0])]
+    if not groups:
+        return out
+    vectors = load_vectors(session, list(groups), model_name)
+    hashes = [h for h in groups if h in vectors]
+    if not hashes:
+        return out
+    E = np.vstack([vectors[h] for h in hashes]).astype(np.float32)
+    sims = np.asarray(X, dtype=np.float32) @ E.T
+    best = sims.argmax(axis=1)
+    for i, j in enumerate(best):
+        if sims[i, j] >= NEAR_DUPLICATE_COSINE:
+            out[i] = groups[hashes[int(j)]]
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
