@@ -104,3 +104,14 @@ def test_conflict_rule() -> None:
     # Missing is unknown (-1), not negative.
     Y = label_matrix(["u", "v"], ["a", "b"], {("u", "a"): 1, ("v", "a"): 0})
     assert Y.tolist() == [[1, -1], [0, -1]]
+
+
+def test_shifted_text_is_never_echoed(tmp_path: Path) -> None:
+    # A row whose cells slid one column: the (synthetic) sentence lands in the code column.
+    body = "u1,t,a,c1,1\nu2,The synthetic child said something private,a,c1,1\n"
+    shifted = "u1,t,a,c1,1\nu2,x,The synthetic child said something private,c1,1\n"
+    read_examples(_write(tmp_path / "ok.csv", body), known_codes={"a"})
+    with pytest.raises(ExamplesError) as info:
+        read_examples(_write(tmp_path / "e.csv", shifted), known_codes={"a"})
+    assert "private" not in str(info.value)
+    assert "row 3: code <a 42-character value that is not an id> is not in the codebook" in str(info.value)

@@ -23,6 +23,7 @@ import difflib
 import gzip
 import hashlib
 import io
+import re
 import sys
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -69,6 +70,15 @@ def _open_text(path: Path) -> Iterator[TextIO]:
         yield handle
     finally:
         handle.close()
+
+
+#: Values echoed in error messages must look like identifiers; anything else may be shifted text.
+_SHOWABLE = re.compile(r"^[\w.:/@+-]{1,60}$")
+
+
+def _show(value: str) -> str:
+    """An id for an error message, or a neutral description if it might be transcript text."""
+    return repr(value) if _SHOWABLE.match(value) else f"<a {len(value)}-character value that is not an id>"
 
 
 def read_examples(path: Path | str, known_codes: Collection[str] | None = None) -> ExampleSet:
@@ -129,12 +139,12 @@ def _check_row(
             raise ExamplesError(f"{where}: {name} is longer than 100 characters")
     applied_raw = values["applied"].strip()
     if applied_raw not in _APPLIED:
-        raise ExamplesError(f"{where}: applied must be 1 or 0, got {applied_raw[:20]!r}")
+        raise ExamplesError(f"{where}: applied must be 1 or 0, got {_show(applied_raw)}")
     applied = _APPLIED[applied_raw]
     if known_codes is not None and code not in known_codes:
         hint = difflib.get_close_matches(code, list(known_codes), n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ExamplesError(f"{where}: code {code!r} is not in the codebook{suggestion}")
+        raise ExamplesError(f"{where}: code {_show(code)} is not in the codebook{suggestion}")
 
     text = values["text"]
     if text.strip():
@@ -145,17 +155,18 @@ def _check_row(
             result.units[unit] = text
         elif first[0] != digest:
             raise ExamplesError(
-                f"{where}: unit {unit!r} has a different text than on row {first[1]} (one unit, one text)"
+                f"{where}: unit {_show(unit)} has a different text than on row {first[1]} (one unit, one text)"
             )
     elif unit not in text_hash:
-        raise ExamplesError(f"{where}: unit {unit!r} has no text (give it on the unit's first row)")
+        raise ExamplesError(f"{where}: unit {_show(unit)} has no text (give it on the unit's first row)")
 
     key = (unit, code, coder)
     previous = seen.get(key)
     if previous is not None:
         if previous[0] != applied:
             raise ExamplesError(
-                f"{where}: coder {coder!r} coded {code!r} on unit {unit!r} both 1 and 0 (also on row {previous[1]})"
+                f"{where}: coder {_show(coder)} coded {_show(code)} on unit {_show(unit)} both 1 and 0 "
+                f"(also on row {previous[1]})"
             )
         return
     seen[key] = (applied, row_no)
