@@ -95,12 +95,12 @@ class Settings(BaseSettings):
 
     # --- suggestions ---------------------------------------------------------------------------------
     target_precision: float = Field(default=0.90, ge=0.0, le=1.0)
-    precision_confidence: float | None = Field(
+    precision_confidence: float = Field(
         default=0.90,
-        ge=0.5,
+        ge=0.0,
         lt=1.0,
         description="Auto-apply a code only where cross-validation makes us this sure that precision reaches "
-        "target_precision (lower Beta bound); empty = use the smoothed estimate itself.",
+        "target_precision (lower Beta bound); 0 = use the smoothed estimate itself.",
     )
     review_floor: float = Field(default=0.15, ge=0.0, le=1.0)
     min_positive_examples: int = Field(default=10, description="Below this a code stays in cold-start mode.")

@@ -11,8 +11,8 @@ How thresholds are chosen (``choose_thresholds``):
 - **apply**: the lowest probability ``t`` such that the cross-validated precision of "apply when
   p >= t" reaches ``target_precision``. Precision is judged with a Beta(1, 1) prior over the
   ``n`` predictions above ``t`` of which ``tp`` were right: by default its *lower* ``confidence`` bound
-  (``confidence=0.9``: we are 90 % sure the precision is at least the target), otherwise the posterior
-  mean ``(tp + 1) / (n + 2)``. Either way a threshold supported by 3 lucky predictions does not count as
+  (``confidence=0.9``: we are 90 % sure the precision is at least the target); with ``confidence`` 0 or
+  None, the posterior mean ``(tp + 1) / (n + 2)``. Either way a threshold supported by 3 lucky predictions does not count as
   100 % precise, and thresholds tuned on noisy cross-validated predictions do not land just under the
   target on new data; with little evidence the policy stays cautious and sends items to review
   instead. If no threshold qualifies, the code is never auto-applied.
@@ -80,7 +80,7 @@ class ThresholdReport:
 def _smoothed_precision(tp: np.ndarray, n: np.ndarray, confidence: float | None = None) -> np.ndarray:
     """Posterior mean of precision, or its lower ``confidence`` bound, under a Beta prior."""
     a, b = PRECISION_PRIOR
-    if confidence is None:
+    if not confidence:  # None or 0: the posterior mean
         return (tp + a) / (n + a + b)
     from scipy.stats import beta
 
