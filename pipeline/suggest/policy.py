@@ -12,10 +12,10 @@ How thresholds are chosen (``choose_thresholds``):
   p >= t" reaches ``target_precision``. Precision is judged with a Beta(1, 1) prior over the
   ``n`` predictions above ``t`` of which ``tp`` were right: by default its *lower* ``confidence`` bound
   (``confidence=0.9``: we are 90 % sure the precision is at least the target); with ``confidence`` 0 or
-  None, the posterior mean ``(tp + 1) / (n + 2)``. Either way a threshold supported by 3 lucky predictions does not count as
-  100 % precise, and thresholds tuned on noisy cross-validated predictions do not land just under the
-  target on new data; with little evidence the policy stays cautious and sends items to review
-  instead. If no threshold qualifies, the code is never auto-applied.
+  None, the posterior mean ``(tp + 1) / (n + 2)``. Either way a threshold supported by 3 lucky
+  predictions does not count as 100 % precise, and thresholds tuned on noisy cross-validated
+  predictions do not land just under the target on new data; with little evidence the policy stays
+  cautious and sends items to review instead. If no threshold qualifies, the code is never auto-applied.
 - **review**: everything between ``review_floor`` and the apply threshold goes to a person; below the
   floor the suggestion is dropped.
 
