@@ -49,6 +49,11 @@ def test_postcodes(anon: Anonymiser, postcode: str) -> None:
     assert masked(anon, f"they moved to {postcode} last year").get(postcode) == "POSTCODE"
 
 
+def test_postcode_district_needs_context(anon: Anonymiser) -> None:
+    assert masked(anon, "she lives over in BD8 now") == {"BD8": "POSTCODE"}
+    assert "POSTCODE" not in masked(anon, "the form number M25 was wrong").values()
+
+
 def test_school_year_is_not_a_postcode(anon: Anonymiser) -> None:
     assert masked(anon, "He was in Y10 then.") == {}
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
 from pipeline.anonymise.gazetteers import load_gazetteers
@@ -91,13 +92,44 @@ class PackagedSpacyNlpEngine(SpacyNlpEngine):
         self.nlp = {"en": load_spacy_model(name, disable_unused=not self.full_pipeline)}
 
 
+class NoContextEnhancer(ContextAwareEnhancer):
+    """Presidio's context step switched off: qualcode's recognisers read their context themselves.
+
+    Why: the default enhancer needs spaCy lemmas (two extra pipeline components) and deep-copies every
+    result; our recognisers either validate (checksums, phonenumbers) or look at the words before a match.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            context_similarity_factor=0.0,
+            min_score_with_context_similarity=0.0,
+            context_prefix_count=0,
+            context_suffix_count=0,
+        )
+
+    def enhance_using_context(  # type: ignore[override]
+        self,
+        text: str,
+        raw_results: list[RecognizerResult],
+        nlp_artifacts: object,
+        recognizers: object,
+        context: object = None,
+    ) -> list[RecognizerResult]:
+        return raw_results
+
+
 def build_analyzer(model_name: str) -> AnalyzerEngine:
     """qualcode's analyzer: our recognisers only (no US/AU/IN patterns that cost time and add noise)."""
     make_tldextract_offline()
     nlp_engine = PackagedSpacyNlpEngine(model_name, QUALCODE_NER)
     nlp_engine.load()
     registry = RecognizerRegistry(recognizers=default_recognizers(load_gazetteers()), supported_languages=["en"])
-    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+    return AnalyzerEngine(
+        registry=registry,
+        nlp_engine=nlp_engine,
+        supported_languages=["en"],
+        context_aware_enhancer=NoContextEnhancer(),
+    )
 
 
 @lru_cache(maxsize=2)

@@ -26,8 +26,10 @@ from pipeline.errors import ConfigError
 if TYPE_CHECKING:
     from spacy.language import Language
 
-#: spaCy components Presidio never reads; disabling the parser roughly halves the cost per text.
-UNUSED_SPACY_COMPONENTS = ("parser", "senter")
+#: spaCy components qualcode's recognisers never read. The parser and sentence splitter are unused by
+#: Presidio; the attribute ruler and lemmatizer only feed Presidio's lemma-based context enhancer, which
+#: qualcode replaces (see ``engine.py``), and coarse part-of-speech comes from the tagger's fine tags.
+UNUSED_SPACY_COMPONENTS = ("parser", "senter", "attribute_ruler", "lemmatizer")
 
 
 @lru_cache(maxsize=1)

@@ -4,7 +4,7 @@ decides what replaces what)."""
 from __future__ import annotations
 
 from presidio_analyzer import EntityRecognizer
-from presidio_analyzer.predefined_recognizers import IpRecognizer, UrlRecognizer
+from presidio_analyzer.predefined_recognizers import IpRecognizer
 
 from pipeline.anonymise.gazetteers import Gazetteers
 from pipeline.anonymise.recognizers.ner import InterviewSpacyRecognizer
@@ -21,6 +21,7 @@ from pipeline.anonymise.recognizers.patterns import (
     TitledNamePatternRecognizer,
     UkPhoneRecognizer,
     VoiceTagRecognizer,
+    WebAddressRecognizer,
     nhs_checksum_ok,
 )
 from pipeline.anonymise.recognizers.tokens import (
@@ -56,6 +57,7 @@ __all__ = [
     "TitledNamePatternRecognizer",
     "UkPhoneRecognizer",
     "VoiceTagRecognizer",
+    "WebAddressRecognizer",
     "default_recognizers",
     "nhs_checksum_ok",
 ]
@@ -70,7 +72,7 @@ def default_recognizers(gazetteers: Gazetteers) -> list[EntityRecognizer]:
         PostcodeRecognizer(),
         UkPhoneRecognizer(),
         OfflineEmailRecognizer(),
-        UrlRecognizer(),
+        WebAddressRecognizer(),
         IpRecognizer(),
         SocialHandleRecognizer(),
         VoiceTagRecognizer(),

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from presidio_analyzer import EntityRecognizer, LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
-from presidio_analyzer.predefined_recognizers import EmailRecognizer, PhoneRecognizer
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, PhoneRecognizer, UrlRecognizer
 
 from pipeline.anonymise.offline import offline_tld_extractor
 
@@ -121,6 +121,27 @@ class PostcodeRecognizer(PatternRecognizer):
             supported_entity="POSTCODE", patterns=self.PATTERNS, context=self.CONTEXT, name=type(self).__name__
         )
 
+    DISTRICT_CONTEXT = re.compile(
+        r"(?i)\b(?:postcode|post code|lives?|living|lived|area|address|moved|from|over in|round)"
+        r"\W+(?:\w+\W+){0,2}$"
+    )
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        kept = []
+        for res in super().analyze(text, entities, nlp_artifacts, regex_flags):
+            if res.score < 0.5:  # an outward code alone: only with a word about where someone lives before it
+                if not self.DISTRICT_CONTEXT.search(text[max(0, res.start - 40) : res.start]):
+                    continue
+                res.score = 0.55
+            kept.append(res)
+        return kept
+
     def validate_result(self, pattern_text: str) -> bool | None:
         # Outward-only matches must contain a letter and a digit and not be a school year ("Y10").
         compact = pattern_text.replace(" ", "")
@@ -162,6 +183,37 @@ class OfflineEmailRecognizer(EmailRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool:
         return offline_tld_extractor()(pattern_text).fqdn != ""
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        for res in results:
+            res.score = max(res.score, 0.85)  # the domain was validated against the public suffix list
+        return results
+
+
+class WebAddressRecognizer(UrlRecognizer):
+    """Presidio's URL recogniser; a URL that names a site is identifying enough to mask without review."""
+
+    def __init__(self) -> None:
+        super().__init__(name=type(self).__name__)
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        for res in results:
+            res.score = max(res.score, 0.7)
+        return results
 
 
 class GroupPatternRecognizer(LocalRecognizer):

@@ -298,6 +298,48 @@ def result(entity: str, start: int, end: int, score: float, recognizer: EntityRe
     )
 
 
+#: Penn Treebank tag -> universal part of speech, for pipelines run without the attribute ruler.
+_TAG_TO_POS = {
+    "NNP": "PROPN",
+    "NNPS": "PROPN",
+    "NN": "NOUN",
+    "NNS": "NOUN",
+    "JJ": "ADJ",
+    "JJR": "ADJ",
+    "JJS": "ADJ",
+    "MD": "AUX",
+    "PRP": "PRON",
+    "PRP$": "PRON",
+    "WP": "PRON",
+    "WP$": "PRON",
+    "DT": "DET",
+    "PDT": "DET",
+    "WDT": "DET",
+    "IN": "ADP",
+    "CD": "NUM",
+    "RB": "ADV",
+    "RBR": "ADV",
+    "RBS": "ADV",
+    "WRB": "ADV",
+    "UH": "INTJ",
+    "CC": "CCONJ",
+    "RP": "PART",
+    "TO": "PART",
+    "POS": "PART",
+    "SYM": "SYM",
+    "FW": "X",
+}
+
+
+def coarse_pos(tag: str) -> str:
+    """The universal POS for a fine tag ("VBD" -> "VERB", "NNP" -> "PROPN")."""
+    if tag.startswith("VB"):
+        return "VERB"
+    if tag in _TAG_TO_POS:
+        return _TAG_TO_POS[tag]
+    return "PUNCT" if tag and not tag[0].isalpha() else "X"
+
+
 class Tok:
     """The few attributes of a spaCy token the recognisers read, copied once per document.
 
@@ -310,7 +352,7 @@ class Tok:
     def __init__(self, token: Token) -> None:
         self.text: str = token.text
         self.lower_: str = token.lower_
-        self.pos_: str = token.pos_
+        self.pos_: str = token.pos_ or coarse_pos(token.tag_)
         self.idx: int = token.idx
         self.is_alpha: bool = token.is_alpha
         self.is_lower: bool = token.is_lower
