@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from pipeline.codebook import codebook_from_data
 from pipeline.codebook.store import active_codebook, store_codebook
-from pipeline.embed import text_hash
+from pipeline.embed import get_embedder, text_hash
 from pipeline.errors import ExamplesError
 from pipeline.settings import Settings
 from pipeline.store.db import session_scope
@@ -34,7 +35,9 @@ from pipeline.suggest import (
     store_examples,
     suggest_for_segments,
 )
+from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.examples import read_examples
+from pipeline.suggest.model import SuggestionModel
 from tests.test_suggest_synthetic import SYNTHETIC_CODEBOOK, synthetic_codebook, synthetic_units, write_examples_csv
 
 
@@ -201,7 +204,26 @@ def test_changed_definition_sends_that_code_back_to_cold_start(db_url: str, proj
                 select(Suggestion.code_key, Suggestion.cold_start).where(Suggestion.model_version == row.version)
             ).tuples()
         }
+        stored = dict(
+            session.execute(
+                select(Suggestion.segment_id, Suggestion.probability).where(
+                    Suggestion.model_version == row.version, Suggestion.code_key == "training_gaps"
+                )
+            )
+            .tuples()
+            .all()
+        )
+        texts = [session.get(Segment, i).text for i in ids]
     assert modes == {"online_radicalisation": False, "family_engagement": False, "training_gaps": True}
+    # The stale code is scored from its *new* wording (with the model's calibration), not the old one.
+    model = SuggestionModel.load(row.path)
+    X = get_embedder(settings).encode(texts)
+    new_scorer = ColdStartScorer.from_codebook(codebook_from_data(changed_data), get_embedder(settings))
+    new_scorer.slope, new_scorer.centre = model.coldstart.slope, model.coldstart.centre
+    expected = new_scorer.predict_code_proba(X)[:, 2]
+    np.testing.assert_allclose([stored[i] for i in ids], expected, rtol=1e-4)
+    old = model.coldstart.predict_code_proba(X)[:, 2]
+    assert not np.allclose(old, expected, rtol=1e-4)
 
 
 def test_near_duplicates_in_a_later_batch_join_the_queued_group(db_url: str, project: Path) -> None:

@@ -237,6 +237,7 @@ def file_sha256(path: Path) -> str:
 # The active model
 # --------------------------------------------------------------------------------------------------
 _MODEL_CACHE: dict[tuple[str, str], SuggestionModel] = {}
+_EXTRA_CACHE: dict[tuple[str, str], ColdStartScorer] = {}
 
 
 def active_model_row(session: Session) -> ModelVersion | None:
@@ -271,7 +272,7 @@ class _Scorer:
     model: SuggestionModel
     codebook: Codebook
     stale: set[str]
-    extra: ColdStartScorer | None  # cold start for codes the model has never seen
+    extra: ColdStartScorer | None  # cold start, from the active wording, for new and stale codes
     n_positive: dict[str, int]
 
     @property
@@ -285,12 +286,13 @@ class _Scorer:
         cold = np.ones(len(codes), dtype=bool)
         index = {c: j for j, c in enumerate(base.codes)}
         extra_proba = self.extra.predict_code_proba(X) if self.extra is not None else None
+        fresh = set(self.extra.codes) if self.extra is not None else set()
         for j, code in enumerate(codes):
-            if code in index:
+            if code in fresh and extra_proba is not None and self.extra is not None:
+                proba[:, j] = extra_proba[:, self.extra.codes.index(code)]
+            elif code in index:
                 proba[:, j] = base.proba[:, index[code]]
                 cold[j] = base.cold_start[index[code]]
-            elif self.extra is not None and extra_proba is not None:
-                proba[:, j] = extra_proba[:, self.extra.codes.index(code)]
         scores = Scores(codes=codes, proba=proba, cold_start=cold)
         return scores, self.model.policy.decide_matrix(codes, proba, cold)
 
@@ -311,9 +313,14 @@ def _scorer(session: Session, settings: Settings) -> _Scorer:
         return _Scorer(_MODEL_CACHE[key], codebook, set(), None, {})
     model = load_model_row(row)
     model.check_embedding_model(embedder)
-    unseen = [c for c in codebook.code_ids if c not in model.codes]
+    stale = set(row.stale_codes or [])
+    # New codes, and codes whose wording changed, are scored by cold start from the *active* wording.
+    unseen = [c for c in codebook.code_ids if c not in model.codes or c in stale]
     extra = None
-    if unseen:
+    extra_key = (f"extra:{model.version}:{codebook.content_hash}", ",".join(unseen))
+    if unseen and extra_key in _EXTRA_CACHE:
+        extra = _EXTRA_CACHE[extra_key]
+    elif unseen:
         sub = Codebook(
             name=codebook.name,
             version=codebook.version,
@@ -328,8 +335,10 @@ def _scorer(session: Session, settings: Settings) -> _Scorer:
         )
         extra = ColdStartScorer.from_codebook(sub, embedder)
         extra.slope, extra.centre = model.coldstart.slope, model.coldstart.centre
+        _EXTRA_CACHE.clear()
+        _EXTRA_CACHE[extra_key] = extra
     n_positive = {code: int(entry.get("n_positive", 0)) for code, entry in (model.card.get("codes") or {}).items()}
-    return _Scorer(model, codebook, set(row.stale_codes or []), extra, n_positive)
+    return _Scorer(model, codebook, stale, extra, n_positive)
 
 
 # --------------------------------------------------------------------------------------------------
