@@ -77,3 +77,12 @@ def surrogate_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
     if not isinstance(data, dict):
         raise ValueError("surrogates.yaml must be a mapping with 'first' and 'last' lists")
     return tuple(data["first"]), tuple(data["last"])
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> dict[str, frozenset[str]]:
+    """Word lists the recognisers reason with (titles, relation words, generic words, role words ...)."""
+    data = _read_yaml("vocabulary.yaml")
+    if not isinstance(data, dict):
+        raise ValueError("vocabulary.yaml must map list names to whitespace-separated words")
+    return {str(name): frozenset(str(words).casefold().split()) for name, words in data.items()}
