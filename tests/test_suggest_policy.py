@@ -74,6 +74,19 @@ def test_policy_decisions_and_cold_start_never_applies() -> None:
     assert CodeThresholds.from_dict(never.to_dict()) == never
 
 
+def test_cold_start_queues_at_most_top_k_codes_per_unit() -> None:
+    policy = DecisionPolicy({"a": CodeThresholds(apply=0.8, review=0.3)}, cold_start_review=0.5, cold_start_top_k=2)
+    codes = ["a", "c1", "c2", "c3", "c4"]
+    proba = np.array([[0.9, 0.9, 0.6, 0.7, 0.95], [0.4, 0.55, 0.1, 0.2, 0.3]])
+    cold = np.array([False, True, True, True, True])
+    # Row 0: four cold codes above the floor, only the two most likely are queued; the trained code is
+    # unaffected. Row 1: one cold code above the floor.
+    assert policy.decide_matrix(codes, proba, cold).tolist() == [
+        ["apply", "review", "drop", "drop", "review"],
+        ["review", "review", "drop", "drop", "drop"],
+    ]
+
+
 def test_priority_prefers_uncertain_rare_and_under_covered() -> None:
     t = CodeThresholds(apply=0.8, review=0.2)
     assert uncertainty(0.8, t) == 1.0

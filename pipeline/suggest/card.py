@@ -69,6 +69,7 @@ def build_card(
         "training": {**training, "conflict_rule": CONFLICT_RULE},
         "policy": {
             "cold_start_review": model.policy.cold_start_review,
+            "cold_start_top_k": model.policy.cold_start_top_k,
             "note": "apply thresholds reach the target precision on cross-validated predictions "
             "(lower Beta(1,1) bound at training.precision_confidence, or the posterior mean when it is "
             "null); cold-start scores are never auto-applied",

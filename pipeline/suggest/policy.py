@@ -146,11 +146,15 @@ class DecisionPolicy:
     """Turns code probabilities into apply / review / drop decisions.
 
     ``thresholds`` holds the codes with a trained model; any other code (or any score flagged as cold
-    start) uses ``cold_start_review`` as its review floor and is never applied automatically.
+    start) uses ``cold_start_review`` as its review floor and is never applied automatically. In a
+    matrix, at most ``cold_start_top_k`` cold-start codes per unit go to review (its most similar ones):
+    in a codebook whose codes share one domain (every Prevent code mentions safeguarding), similarity
+    alone would otherwise queue a dozen codes for every segment.
     """
 
     thresholds: dict[str, CodeThresholds] = field(default_factory=dict)
     cold_start_review: float = 0.5
+    cold_start_top_k: int = 3
 
     def thresholds_for(self, code: str, cold_start: bool = False) -> CodeThresholds:
         if cold_start or code not in self.thresholds:
@@ -174,11 +178,20 @@ class DecisionPolicy:
             t = self.thresholds_for(code, bool(cold_start[j]))
             out[proba[:, j] >= t.review, j] = "review"
             out[proba[:, j] >= t.apply, j] = "apply"
+        cold = np.flatnonzero(np.asarray(cold_start, dtype=bool))
+        if self.cold_start_top_k and len(cold) > self.cold_start_top_k:
+            # Rank of each cold-start code within its unit (0 = most likely); beyond top-k: drop.
+            rank = np.argsort(np.argsort(-proba[:, cold], axis=1, kind="stable"), axis=1)
+            beyond = rank >= self.cold_start_top_k
+            sub = out[:, cold]
+            sub[beyond & (sub == "review")] = "drop"
+            out[:, cold] = sub
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "cold_start_review": self.cold_start_review,
+            "cold_start_top_k": self.cold_start_top_k,
             "thresholds": {code: t.to_dict() for code, t in self.thresholds.items()},
         }
 
@@ -187,4 +200,5 @@ class DecisionPolicy:
         return cls(
             thresholds={code: CodeThresholds.from_dict(t) for code, t in data.get("thresholds", {}).items()},
             cold_start_review=float(data.get("cold_start_review", 0.5)),
+            cold_start_top_k=int(data.get("cold_start_top_k", 3)),
         )
