@@ -102,3 +102,30 @@ def test_review_command_lists_nothing_on_empty_project(project: Path, sqlite_url
     result = runner.invoke(app, ["anonymise", "review"])
     assert result.exit_code == 0, result.output
     assert "nothing to review" in result.output
+
+
+def test_review_command_lists_and_decides(project: Path, sqlite_url: str) -> None:
+    from pipeline.anonymise import DatabasePseudonymStore, build_anonymiser, load_keyring, record_events
+    from pipeline.ingest.types import RawDocument, RawTurn
+    from pipeline.settings import get_settings
+    from pipeline.store.models import AnonymisationEvent, TermList, Transcript
+
+    settings = get_settings()
+    ring = load_keyring(settings)  # creates the project's key file on first use
+    raw = RawDocument(Path("s.txt"), "txt", [RawTurn("a lad called zebedee ran the chat", None, "unknown")], "a" * 64)
+    with session_scope(sqlite_url) as session:
+        transcript = Transcript(content_hash="a" * 64, source_name="s.txt", format="txt")
+        session.add(transcript)
+        session.flush()
+        doc = build_anonymiser(settings).anonymise_document(raw, DatabasePseudonymStore(session, ring))
+        transcript.anonymised_text = doc.text
+        record_events(session, transcript.id, doc, settings.anonymiser_review_threshold)
+    result = runner.invoke(app, ["anonymise", "review"])
+    assert result.exit_code == 0, result.output
+    assert "[PERSON_1]" in result.output and "zebedee" not in result.output
+    event_id = result.output.split()[0].lstrip("#")
+    result = runner.invoke(app, ["anonymise", "review", "--confirm", event_id, "--as", "lead"])
+    assert result.exit_code == 0, result.output
+    with session_scope(sqlite_url) as session:
+        assert session.get(AnonymisationEvent, int(event_id)).status == "confirmed"
+        assert session.scalars(select(TermList)).one().kind == "deny"
