@@ -213,3 +213,14 @@ def test_project_map_seeds_later_documents(db_url: str) -> None:
     with session_scope(db_url) as session:  # no recogniser knows these words; the project map does
         later = anon.anonymise("Then Zephaniah moved to Northmere.", DatabasePseudonymStore(session, ring))
     assert later.text == "Then [PERSON_1] moved to [PLACE_1]."
+
+
+def test_first_key_created_once_under_concurrency(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = Settings(key_file=tmp_path / "race.key")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        rings = list(pool.map(lambda _: load_keyring(settings), range(16)))
+    assert len({r.key_id for r in rings}) == 1
+    assert Keyring.from_file(tmp_path / "race.key").key_id == rings[0].key_id
+    assert [p.name for p in tmp_path.iterdir()] == ["race.key"]  # no temporary files left behind

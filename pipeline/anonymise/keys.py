@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,16 +84,26 @@ class Keyring:
             raise KeyMissingError(f"{path.name}: key file not found (create it with `qualcode key init`)")
         return cls(tuple(_parse_keys(path.read_text(encoding="ascii", errors="replace"), path.name)))
 
-    def write(self, path: Path) -> None:
-        """Write the keyring to ``path`` (owner-only permissions), replacing it atomically."""
+    def write(self, path: Path, *, exclusive: bool = False) -> None:
+        """Write the keyring to ``path`` (owner-only permissions) atomically.
+
+        ``exclusive``: fail with ``FileExistsError`` if ``path`` exists, so two processes creating a
+        project's first key can never both win (one key would then encrypt rows the file cannot open).
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write("# qualcode re-identification keys: first line current. Keep outside the database.\n")
-            for key in self.keys:
-                handle.write(key.decode("ascii") + "\n")
-        os.replace(tmp, path)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write("# qualcode re-identification keys: first line current. Keep outside the database.\n")
+                for key in self.keys:
+                    handle.write(key.decode("ascii") + "\n")
+            if exclusive:
+                os.link(tmp, path)  # atomic, and refuses an existing file
+            else:
+                os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @property
     def key_id(self) -> str:
@@ -152,10 +163,11 @@ class Keyring:
 
 def init_key_file(path: Path, *, overwrite: bool = False) -> Keyring:
     """Create a key file with one fresh key (refuses to overwrite an existing one unless told)."""
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path.name}: key file already exists (use rotation, not init, to change keys)")
     ring = Keyring.generate()
-    ring.write(path)
+    try:
+        ring.write(path, exclusive=not overwrite)
+    except FileExistsError:
+        raise ConfigError(f"{path.name}: key file already exists (use rotation, not init, to change keys)") from None
     return ring
 
 
@@ -176,6 +188,10 @@ def load_keyring(settings: Settings, *, create: bool = True) -> Keyring:
     if not path.exists():
         if not create:
             raise KeyMissingError(f"{path.name}: key file not found (create it with `qualcode key init`)")
+        try:
+            ring = init_key_file(path)
+        except ConfigError:
+            return Keyring.from_file(path)  # another worker created it a moment ago: use theirs
         log.warning("no re-identification key found: created a new key file %s", path.name)
-        return init_key_file(path)
+        return ring
     return Keyring.from_file(path)
