@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -130,10 +131,16 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
         raw = read_document(path, s)
     except InputFileError as exc:
         moved = quarantine(path, exc.reason, s.quarantine_dir)
+        keyring = load_keyring(s)
         with session_scope() as session:
             row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
             if row is None:
-                row = Transcript(content_hash=digest, source_name=name, format=path.suffix.lstrip(".").lower())
+                anonymiser = build_anonymiser(s, session=session, keyring=keyring)
+                safe_name, encrypted_name = _safe_source_name(
+                    path, anonymiser, DatabasePseudonymStore(session, keyring), keyring
+                )
+                row = Transcript(content_hash=digest, source_name=safe_name, format=path.suffix.lstrip(".").lower(),
+                                 meta={"source_name_encrypted": encrypted_name} if encrypted_name else {})
                 session.add(row)
             row.status, row.error, row.batch_id = "quarantined", exc.reason, batch_id
             session.flush()
@@ -152,11 +159,15 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
             row.turns.clear()
             row.segments.clear()
             session.flush()
-        doc = anonymiser.anonymise_document(raw, pseudonyms=DatabasePseudonymStore(session, keyring))
-        meta = dict(raw.metadata)  # sidecar metadata: site, role, date (no transcript text)
+        store = DatabasePseudonymStore(session, keyring)
+        doc = anonymiser.anonymise_document(raw, pseudonyms=store)
+        meta = _anonymised_metadata(raw.metadata, anonymiser, store)
         del raw  # the raw text is not needed (nor kept) past this point
         row.kind = "document" if all(t.role == "unknown" and not t.speaker for t in doc.turns) else "interview"
         row.format = path.suffix.lstrip(".").lower()
+        row.source_name, encrypted_name = _safe_source_name(path, anonymiser, store, keyring)
+        if encrypted_name:
+            meta["source_name_encrypted"] = encrypted_name
         row.site_code = _meta_str(meta.pop("site_code", None))
         row.participant_role = _meta_str(meta.pop("participant_role", None))
         row.interview_date = meta.pop("interview_date", None)
@@ -188,6 +199,34 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
     apply_retention(path, s, keyring)
     log.info("stored %s as transcript %s: %d segments", name, transcript_id, len(spans))
     return FileOutcome(name, "done", transcript_id, segments=len(spans))
+
+
+def _anonymised_metadata(metadata: dict, anonymiser, store) -> dict:  # type: ignore[no-untyped-def]
+    """Sidecar metadata with every free-text value anonymised (a sidecar may name people too).
+
+    Dates, numbers and booleans are kept; ``site_code`` is a code chosen by the team and kept as written.
+    """
+    out: dict = {}
+    texts = {k: v for k, v in metadata.items() if isinstance(v, str) and k != "site_code"}
+    results = anonymiser.anonymise_many(list(texts.values()), store) if texts else []
+    for (key, _), result in zip(texts.items(), results, strict=True):
+        out[key] = result.text
+    for key, value in metadata.items():
+        if key not in out:
+            out[key] = value
+    return out
+
+
+def _safe_source_name(path: Path, anonymiser, store, keyring) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    """The file name to store: anonymised if it names anyone, with the original kept encrypted.
+
+    File names such as ``interview_jo_smith.docx`` identify people as surely as the text does.
+    """
+    words = [w for w in re.split(r"[_\s.]+|(?<=[^\W\d])-(?=[^\W\d])", path.stem) if w]
+    result = anonymiser.anonymise(" ".join(words), pseudonyms=store)
+    if not result.spans:
+        return path.name, None
+    return result.text.replace(" ", "_") + path.suffix.lower(), keyring.encrypt(path.name).decode("ascii")
 
 
 def _meta_str(value: object) -> str | None:

@@ -155,3 +155,31 @@ def test_a_killed_run_resumes_to_completion(sqlite_url: str, project: Path) -> N
         for t in s.scalars(select(Transcript)).all():
             idx = s.scalars(select(Segment.index).where(Segment.transcript_id == t.id)).all()
             assert sorted(idx) == list(range(len(idx))), "segments duplicated or missing after resume"
+
+
+def test_file_names_and_sidecars_that_name_people_are_anonymised(sqlite_url: str, project: Path) -> None:
+    from pipeline.anonymise import load_keyring
+
+    inbox = project / "data" / "inbox"
+    # SYNTHETIC: a fictitious interview whose file name and sidecar notes name the participant
+    (inbox / "interview_jo_pemberton.txt").write_text(
+        "Interviewer: How did the referral start?\n"
+        "Participant: The school called the MASH and we opened a Child Protection plan.\n",
+        encoding="utf-8",
+    )
+    (inbox / "interview_jo_pemberton.meta.yaml").write_text(
+        "site_code: LA-Z\nnotes: interviewed by Sarah Pemberton at Oakfield Academy\n", encoding="utf-8"
+    )
+    (inbox / "kyle_pemberton_unreadable.txt").write_bytes(b"")
+    summary = run_batch(inbox, get_settings())
+    assert summary.files_done == 1 and summary.files_quarantined == 1
+    with session_scope(sqlite_url) as s:
+        rows = s.scalars(select(Transcript)).all()
+        for row in rows:
+            assert "pemberton" not in row.source_name.lower()
+            assert "pemberton" not in json.dumps(row.meta).lower()
+            assert "oakfield" not in json.dumps(row.meta).lower()
+        stored = next(r for r in rows if r.status == "done")
+        assert stored.site_code == "LA-Z"
+        token = stored.meta["source_name_encrypted"].encode("ascii")
+        assert load_keyring(get_settings()).decrypt(token) == "interview_jo_pemberton.txt"
