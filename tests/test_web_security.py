@@ -233,3 +233,21 @@ def test_every_lead_only_page_in_the_navigation_refuses_coders(client: TestClien
     logged_in(client, "lead1")
     for link in lead_only:
         assert client.get(link.href).status_code == 200, link.href
+
+
+def test_invalid_form_answers_with_field_names_never_the_values_sent(client: TestClient) -> None:
+    """FastAPI's default 422 echoes every submitted value as JSON; a note may quote transcript wording."""
+    token = logged_in(client, "lead1")
+    marker = "SYNTHETIC-NOTE-WORDING "
+    response = client.post("/lead/agreement/adjudicate", data={
+        "csrf_token": token, "segment_id": "not-a-number", "code": "c1", "applied": "1", "theme": "t1",
+        "note": marker * 100,
+    })
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert marker.strip() not in response.text and "not-a-number" not in response.text
+    assert "segment_id" in response.text and "note" in response.text
+    fragment = client.post("/review/items/1", data={"csrf_token": token, "version": "x", "action": "accept",
+                                                    "note": marker}, headers=HX)
+    assert fragment.status_code == 422 and 'role="alert"' in fragment.text and "version" in fragment.text
+    assert marker.strip() not in fragment.text

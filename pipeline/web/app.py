@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -108,6 +109,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error_page(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default answer echoes every submitted value back as JSON; a form field may hold a note
+        # with transcript wording, so only the names of the offending fields are shown.
+        return _error_page(request, 422, _invalid_fields_message(exc))
+
     @app.exception_handler(ConflictError)
     async def _conflict(request: Request, exc: ConflictError) -> Response:
         return _error_page(request, 409, str(exc))
@@ -143,6 +150,12 @@ def _error_page(request: Request, status: int, message: str, headers: dict[str, 
     if headers:
         response.headers.update(headers)
     return response
+
+
+def _invalid_fields_message(exc: RequestValidationError) -> str:
+    """'invalid request: segment_id, note' -- field names only, never the values sent."""
+    names = sorted({str(error.get("loc", ("?",))[-1]) for error in exc.errors()})
+    return "invalid request: check " + ", ".join(names) if names else "invalid request"
 
 
 def _escape(text: str) -> str:
