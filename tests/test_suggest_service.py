@@ -251,3 +251,63 @@ def test_near_duplicates_in_a_later_batch_join_the_queued_group(db_url: str, pro
         )
     assert joined == key
     assert other != key
+
+
+def test_concurrent_runs_on_the_same_segments_neither_fail_nor_duplicate(db_url: str, project: Path) -> None:
+    """Two workers suggest for the same segments at once: the second skips what the first stored.
+
+    PostgreSQL only: there the second transaction's ``done`` query cannot see the first one's uncommitted
+    rows, so without ``ON CONFLICT DO NOTHING`` its insert fails on the unique constraint. (SQLite has
+    one writer at a time; its callers take the write lock up front.)
+    """
+    import threading
+    import time
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from pipeline.store.db import get_engine
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race needs two concurrent PostgreSQL transactions")
+    settings = Settings()
+    texts = [t for _, t, _ in synthetic_units(n_per_code=2, seed=51)]
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        ids = _interview(session, texts)
+    engine = get_engine(db_url)
+    first = Session(bind=engine, expire_on_commit=False)
+    first_stats = suggest_for_segments(first, ids, settings)  # stored, not yet committed
+    outcome: dict[str, object] = {}
+
+    def second_worker() -> None:
+        try:
+            with session_scope(db_url) as session:
+                outcome["stats"] = suggest_for_segments(session, ids, settings)
+        except Exception as exc:  # reported to the main thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=second_worker)
+    worker.start()
+    # Commit the first run only once the second is blocked on the first one's uncommitted rows.
+    deadline = time.monotonic() + 60
+    with engine.connect() as watcher:
+        while time.monotonic() < deadline and worker.is_alive():
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar()
+            if waiting:
+                break
+            time.sleep(0.05)
+    first.commit()
+    first.close()
+    worker.join(timeout=120)
+    assert "error" not in outcome, outcome.get("error")
+    second = outcome["stats"]
+    assert first_stats.suggestions == len(texts) * 3
+    assert second.suggestions == 0 and second.skipped_existing == len(texts) * 3
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Suggestion)) == len(texts) * 3

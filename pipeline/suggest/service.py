@@ -446,10 +446,8 @@ def suggest_for_segments(
     queued_groups = _queued_near_duplicates(session, X, embedder.model_name, exclude=set(ids))
     coverage = _theme_coverage(session, scorer.codebook)
     theme_of = {code.id: code.theme_id for code in scorer.codebook.codes}
-    counts = {"apply": 0, "review": 0, "drop": 0}
-    cold_count = 0
     coder = f"model:{version}"
-    applied: list[Suggestion] = []
+    rows: list[dict[str, object]] = []
     for i, segment in enumerate(todo):
         for j, code in enumerate(codes):
             if not wanted(segment, code) or (segment.id, code) in skip:
@@ -458,40 +456,49 @@ def suggest_for_segments(
             decision = str(decisions[i, j])
             cold = bool(scores.cold_start[j])
             thresholds = scorer.policy.thresholds_for(code, cold)
-            suggestion = Suggestion(
-                segment_id=segment.id,
-                code_key=code,
-                probability=p,
-                decision=decision,
-                cold_start=cold,
-                model_version=version,
-                status=_STATUS[decision],
-                priority=review_priority(
-                    p, thresholds, 0 if cold else scorer.n_positive.get(code, 0), coverage.get(theme_of[code], 1.0)
-                )
-                if decision == "review"
-                else 0.0,
-                group_key=queued_groups[i].get(code) or group_key(code, todo[int(leaders[i])].text_hash),
+            rows.append(
+                {
+                    "segment_id": segment.id,
+                    "code_key": code,
+                    "probability": p,
+                    "decision": decision,
+                    "cold_start": cold,
+                    "model_version": version,
+                    "status": _STATUS[decision],
+                    "priority": review_priority(
+                        p, thresholds, 0 if cold else scorer.n_positive.get(code, 0), coverage.get(theme_of[code], 1.0)
+                    )
+                    if decision == "review"
+                    else 0.0,
+                    "group_key": queued_groups[i].get(code) or group_key(code, todo[int(leaders[i])].text_hash),
+                }
             )
-            session.add(suggestion)
-            if decision == "apply":
-                applied.append(suggestion)
-            counts[decision] += 1
-            cold_count += int(cold)
-    session.flush()  # assigns suggestion ids for the model's Coding rows
-    session.add_all(
-        Coding(
-            segment_id=s.segment_id,
-            code_key=s.code_key,
-            coder=coder,
-            applied=True,
-            source="model",
-            suggestion_id=s.id,
-            model_version=version,
-        )
-        for s in applied
-    )
-    session.flush()
+    # Another run (a second worker, an overlapping flow) may have stored some of these pairs since the
+    # ``done`` query above: those rows are skipped by the database, not raised as unique violations, and
+    # only the rows this call really inserted are counted and get a model Coding.
+    inserted = _insert_ignore(session, Suggestion, rows, ("segment_id", "code_key", "model_version"))
+    by_pair = {(r["segment_id"], r["code_key"]): r for r in rows}
+    counts = {"apply": 0, "review": 0, "drop": 0}
+    cold_count = 0
+    applied: list[dict[str, object]] = []
+    for suggestion_id, segment_id, code in inserted:
+        row = by_pair[(segment_id, code)]
+        counts[str(row["decision"])] += 1
+        cold_count += int(bool(row["cold_start"]))
+        if row["decision"] == "apply":
+            applied.append(
+                {
+                    "segment_id": segment_id,
+                    "code_key": code,
+                    "coder": coder,
+                    "applied": True,
+                    "source": "model",
+                    "suggestion_id": suggestion_id,
+                    "model_version": version,
+                }
+            )
+    _insert_ignore(session, Coding, applied, ("segment_id", "code_key", "coder", "source"))
+    skipped_existing += len(rows) - len(inserted)
     stats = SuggestStats(
         segments=len(segments),
         suggestions=sum(counts.values()),
@@ -512,6 +519,37 @@ def suggest_for_segments(
         **{k: v for k, v in stats.__dict__.items() if k != "model_version"},
     )
     return stats
+
+
+def _insert_ignore(
+    session: Session, table: type[Suggestion] | type[Coding], rows: list[dict[str, object]], keys: Sequence[str]
+) -> list[tuple[int, int, str]]:
+    """``INSERT .. ON CONFLICT (keys) DO NOTHING`` on SQLite and PostgreSQL; the inserted rows'
+    ``(id, segment_id, code_key)``.
+
+    Why not check-then-add: two concurrent runs both see a pair as missing, and the second one's insert
+    would then fail the whole transaction on the unique constraint.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - SQLite and PostgreSQL are the supported backends
+        raise ConfigError(f"unsupported database backend {dialect!r} (use SQLite or PostgreSQL)")
+    session.flush()  # pending ORM changes (e.g. superseded rows) go first, in order
+    out: list[tuple[int, int, str]] = []
+    for start in range(0, len(rows), 500):
+        statement = (
+            insert(table)
+            .values(rows[start : start + 500])
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.id, table.segment_id, table.code_key)
+        )
+        out.extend(session.execute(statement).tuples())
+    return out
 
 
 #: How many of the most recent queued suggestions are considered when joining near-duplicate groups.
