@@ -74,8 +74,12 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(sqlite_u
         with session_scope(sqlite_url) as db, pytest.raises(AuthError):
             authenticate(db, "alice", "wrong password!")
     with session_scope(sqlite_url) as db:
-        with pytest.raises(AuthError, match="locked"):
+        with pytest.raises(AuthError, match="locked") as locked:
             authenticate(db, "alice", PASSWORD)
+        with pytest.raises(AuthError) as unknown:
+            authenticate(db, "mallory", PASSWORD)
+        # A locked account answers exactly like an unknown name, so lock-outs do not reveal usernames.
+        assert str(locked.value) == str(unknown.value)
         user = db.scalar(select(User).where(User.username == "alice"))
         assert user is not None and user.locked_until is not None
         locked_until = user.locked_until

@@ -4,6 +4,7 @@ headers, session expiry and log-out, log-in rate limiting and lock-out. All data
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -176,11 +177,19 @@ def test_login_rate_limit_and_lockout(client: TestClient) -> None:
     for _ in range(5):
         assert login(client, "coder2", "wrong-password-0").status_code == 401
     locked = login(client, "coder2")
-    assert locked.status_code == 401 and "locked" in locked.text
-    for _ in range(4):
+    unknown = login(client, "nobody", "wrong-password-0")
+    assert locked.status_code == unknown.status_code == 401 and "locked" in locked.text
+    assert _login_error(locked.text) == _login_error(unknown.text), "a lock-out does not reveal the username"
+    for _ in range(3):
         login(client, "nobody", "wrong-password-0")
     limited = login(client, "coder1")
     assert limited.status_code == 429 and "Too many" in limited.text
+
+
+def _login_error(html: str) -> str:
+    match = re.search(r'id="login-error">([^<]*)<', html)
+    assert match, "the log-in page shows an error"
+    return match.group(1)
 
 
 def test_login_does_not_redirect_off_site(client: TestClient) -> None:

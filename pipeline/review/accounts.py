@@ -37,7 +37,12 @@ DEMO_USERS = (("demo-lead", "lead"), ("demo-coder", "coder"))
 
 _hasher = PasswordHasher()
 _dummy_hashes: dict[int, str] = {}
-_GENERIC_FAILURE = "invalid username or password"
+#: The one message for every failed log-in (unknown user, wrong password, locked account): a lock-out is
+#: mentioned in general terms, because saying "this account is locked" tells a guesser the name exists.
+_GENERIC_FAILURE = (
+    f"invalid username or password (after {MAX_FAILED_LOGINS} failures in a row an account is locked for "
+    f"{LOCKOUT_MINUTES} minutes)"
+)
 
 
 @dataclass(frozen=True)
@@ -174,8 +179,10 @@ def list_users(session: Session) -> list[User]:
 def authenticate(session: Session, username: str, password: str, *, now: dt.datetime | None = None) -> User:
     """Check a log-in, updating the failure counter and lock-out; returns the user or raises ``AuthError``.
 
-    The same message is used for an unknown user and a wrong password. A locked account says so (the
-    owner needs to know to wait), but only after a correct password would not have unlocked it anyway.
+    The same message (and the same Argon2 cost) for an unknown user, a wrong password and a locked
+    account, so neither the answer nor its timing tells which usernames exist; the message says that
+    repeated failures lock an account, which is what its owner needs to know. A correct password does not
+    open a locked account.
     """
     now = now or utcnow()
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
@@ -184,7 +191,7 @@ def authenticate(session: Session, username: str, password: str, *, now: dt.date
         raise AuthError(_GENERIC_FAILURE)
     if user.locked_until is not None and user.locked_until > now:
         _verify(_dummy_hash(), password)
-        raise AuthError(f"account locked after repeated failures; try again after {user.locked_until:%H:%M} UTC")
+        raise AuthError(_GENERIC_FAILURE)
     if not _verify(user.password_hash, password):
         user.failed_logins = (user.failed_logins or 0) + 1
         locked = user.failed_logins >= MAX_FAILED_LOGINS
