@@ -109,3 +109,20 @@ def test_decisions_page_lists_only_your_own_for_coders(client: TestClient) -> No
     logged_in(client, "lead1")
     lead_page = client.get("/decisions").text
     assert len(re.findall('data-testid="decision-row"', lead_page)) == 2
+
+
+@pytest.mark.parametrize("certainty", ["²", "0", "6", "9" * 5000, "four"])
+def test_a_certainty_outside_1_to_5_keeps_the_item_undecided(
+    client: TestClient, sqlite_url: str, certainty: str
+) -> None:
+    token = logged_in(client, "coder1")
+    item_id, version, _ = current_item(client.get("/review").text)
+    response = client.post(f"/review/items/{item_id}", data={"version": version, "action": "accept",
+                                                             "certainty": certainty},
+                           headers={"X-CSRF-Token": token, **HX})
+    assert response.status_code == 200 and "certainty must be 1-5" in response.text
+    assert current_item(response.text)[0] == item_id
+    assert _codings(sqlite_url, review_item_id=item_id) == 0
+    plain = client.post(f"/review/items/{item_id}", data={"version": version, "action": "accept",
+                                                          "certainty": certainty, "csrf_token": token})
+    assert plain.status_code == 422

@@ -19,6 +19,7 @@ from pipeline.errors import ConflictError, ReviewError
 from pipeline.review.catalogue import Catalogue, load_catalogue
 from pipeline.review.context import ItemView, build_item_view
 from pipeline.review.decisions import (
+    CERTAINTY_RANGE,
     DecisionResult,
     bulk_accept,
     decide_review,
@@ -42,6 +43,7 @@ NAV = [
 ]
 DECISION_ACTIONS = ("accept", "reject", "recode", "skip", "bulk", "blind")
 LEAD_ROLES = ("lead", "admin")
+CERTAINTY_LEVELS = {str(level): level for level in CERTAINTY_RANGE}
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,10 @@ def decide(
 ) -> Response:
     if action not in DECISION_ACTIONS:
         raise HTTPException(status_code=400, detail=f"unknown action {action!r}")
-    level = int(certainty) if certainty.isdigit() else None
+    level = CERTAINTY_LEVELS.get(certainty.strip())
+    if certainty.strip() and level is None:
+        # Only the five radio values are accepted (int() on "²" or a 5,000-digit string would be a 500).
+        return _after_error(request, user, "certainty must be 1-5", 422, item_id=item_id)
     settings = _settings(request)
     try:
         with session_scope(_url(request), immediate=True) as db:
