@@ -36,7 +36,9 @@ MAX_VERSION = 50
 MAX_BYTES = 5 * 1024 * 1024
 
 _TOP_KEYS = {"format": True, "name": True, "version": True, "description": False, "themes": True}
-_THEME_KEYS = {"id": True, "name": True, "description": True, "codes": True}
+#: A theme's description is optional, like the codebook's: only codes need text the suggester can embed,
+#: and themes imported from other QDA tools often have none.
+_THEME_KEYS = {"id": True, "name": True, "description": False, "codes": True}
 _CODE_KEYS = {
     "id": True,
     "name": True,
@@ -278,7 +280,7 @@ class _Validator:
         theme_id = self.identifier(theme, "theme")
         what = f"theme {theme_id!r}"
         name = self.text(theme, "name", what, MAX_NAME)
-        description = self.text(theme, "description", what)
+        description = self.text(theme, "description", what, required=False)
         codes_value = theme["codes"]
         codes_line = self.key_line(theme, "codes")
         if not isinstance(codes_value, list):
@@ -368,8 +370,13 @@ def load_codebook(path: Path | str) -> Codebook:
 
 
 def dumps_codebook(codebook: Codebook) -> str:
-    """The codebook as ``qualcode-codebook/1`` YAML (what ``loads_codebook`` reads back unchanged)."""
-    return yaml.safe_dump(codebook.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+    """The codebook as ``qualcode-codebook/1`` YAML (what ``loads_codebook`` reads back unchanged).
+
+    A ``Codebook`` built in code can hold what the loader refuses (an empty definition, a bad id), so it
+    is validated first: ``CodebookError`` here beats writing a file nobody can load again.
+    """
+    data = codebook_from_data(codebook.to_dict(), source=codebook.source).to_dict()
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
 
 
 def dump_codebook(codebook: Codebook, path: Path | str) -> Path:

@@ -22,7 +22,12 @@ def store_codebook(session: Session, codebook: Codebook, actor: str = "system") 
 
     Re-storing an existing version re-activates it. Every model trained on an older version gets the
     codes whose definition changed (or that were removed) added to its ``stale_codes``.
+
+    The codebook is validated (and normalised, e.g. stripped) exactly as ``active_codebook`` will read it
+    back, so nothing is stored that cannot be loaded again (``CodebookError`` instead), and the stored
+    ``content_hash`` is the hash of what comes back.
     """
+    codebook = Codebook.from_dict(codebook.to_dict(), source=codebook.source)
     row = session.scalar(select(CodebookVersion).where(CodebookVersion.content_hash == codebook.content_hash))
     created = row is None
     if row is None:
