@@ -18,7 +18,7 @@ from pipeline.store.db import session_scope
 from pipeline.store.models import Coding, ReviewItem, UserSession
 from pipeline.web.app import create_app
 from tests.e2e.http import current_item, logged_in, login, page_token
-from tests.e2e.seed import PASSWORD, Seeded, fast_password_hashing, seed_all
+from tests.e2e.seed import PASSWORD, SYNTHETIC_CODES, Seeded, fast_password_hashing, seed_all
 
 HX = {"HX-Request": "true"}
 
@@ -260,3 +260,25 @@ def test_invalid_form_answers_with_field_names_never_the_values_sent(client: Tes
                                                     "note": marker}, headers=HX)
     assert fragment.status_code == 422 and 'role="alert"' in fragment.text and "version" in fragment.text
     assert marker.strip() not in fragment.text
+
+
+def test_a_lead_who_still_codes_a_segment_blind_does_not_see_anyones_codes_on_it(
+    client: TestClient, sqlite_url: str, seeded: Seeded
+) -> None:
+    """Small teams put leads into the blind sample; the all-coders decisions list must keep them blind."""
+    segment = seeded.segments[-1]
+    with session_scope(sqlite_url) as db:
+        lead_item = ReviewItem(kind="blind", segment_id=segment, assigned_to=seeded.leads["lead1"], status="open",
+                               priority=0.0, version=0)
+        db.add(lead_item)
+        db.add(Coding(segment_id=segment, code_key=SYNTHETIC_CODES[0][2], coder="coder1",
+                      user_id=seeded.coders["coder1"], applied=True, source="blind"))
+        db.flush()
+        lead_item_id = lead_item.id
+    logged_in(client, "lead1")
+    row = f"<td>#{segment}</td>"
+    assert row not in client.get("/decisions").text
+    assert row not in client.get("/decisions", params={"coder": "coder1"}).text
+    with session_scope(sqlite_url) as db:
+        db.execute(update(ReviewItem).where(ReviewItem.id == lead_item_id).values(status="done"))
+    assert row in client.get("/decisions", params={"coder": "coder1"}).text

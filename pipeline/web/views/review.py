@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from pipeline.errors import ConflictError, ReviewError
@@ -241,6 +241,23 @@ def undo(request: Request, user: CurrentUser = Depends(current_user)) -> Respons
     return _panel(request, user, item_id=result.item_ids[0], outcome=Outcome(_describe(result), "info"))
 
 
+def _blind_work_pending(user: CurrentUser, segment_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL: ``user`` still has to blind-code ``segment_id``.
+
+    In a small team leads take part in blind double-coding, so a lead's view of everyone's decisions must
+    not show a segment (anyone's codes on it) before the lead has coded it blind too.
+    """
+    return (
+        exists()
+        .where(
+            ReviewItem.segment_id == segment_id,
+            ReviewItem.kind == "blind",
+            ReviewItem.assigned_to == user.user_id,
+            ReviewItem.status != "done",
+        )
+    )
+
+
 @router.get("/decisions")
 def decisions(request: Request, coder: str = "", user: CurrentUser = Depends(current_user)) -> Response:
     """Recent decisions: coders see their own; leads see everyone's and can filter by coder."""
@@ -258,6 +275,8 @@ def decisions(request: Request, coder: str = "", user: CurrentUser = Depends(cur
         )
         if shown_coder:
             query = query.where(Coding.coder == shown_coder)
+        if is_lead:
+            query = query.where(~_blind_work_pending(user, Coding.segment_id))
         rows = list(db.scalars(query))
         catalogue = load_catalogue(db, settings.codebook_path)
         coders = list(db.scalars(select(User.username).order_by(User.username))) if is_lead else []
