@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from pipeline.review.accounts import token_hash
 from pipeline.review.blind import assign_blind_sample
 from pipeline.review.queue import enqueue_suggestions
 from pipeline.settings import get_settings
@@ -282,3 +283,18 @@ def test_a_lead_who_still_codes_a_segment_blind_does_not_see_anyones_codes_on_it
     with session_scope(sqlite_url) as db:
         db.execute(update(ReviewItem).where(ReviewItem.id == lead_item_id).values(status="done"))
     assert row in client.get("/decisions", params={"coder": "coder1"}).text
+
+
+def test_logging_in_again_ends_the_session_the_browser_brought(client: TestClient, sqlite_url: str) -> None:
+    logged_in(client, "coder1")
+    first = client.cookies.get("qualcode_session")
+    assert login(client, "coder2").status_code == 303
+    second = client.cookies.get("qualcode_session")
+    assert first and second and first != second
+    with session_scope(sqlite_url) as db:
+        sessions = {row.token_hash: row for row in db.scalars(select(UserSession))}
+    assert sessions[token_hash(first)].ended_at is not None
+    assert sessions[token_hash(second)].ended_at is None
+    client.cookies.clear()
+    client.cookies.set("qualcode_session", first)
+    assert client.get("/review", follow_redirects=False).status_code == 303, "the old cookie no longer works"

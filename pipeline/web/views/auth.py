@@ -66,6 +66,9 @@ def login(
         except AuthError as exc:
             error = str(exc)
         else:
+            # A new session, never the one the browser brought: an existing session (another account's in
+            # a shared browser, or one planted by an attacker) ends here rather than living on beside it.
+            end_session(db, session_token(request))
             token, _info = start_session(db, user, settings)
     if error is not None:
         return render(request, "login.html", status_code=401, error=error, username=username,
