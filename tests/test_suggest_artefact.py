@@ -21,7 +21,7 @@ from pipeline.suggest.training import TrainingConfig, train_model
 from tests.test_suggest_synthetic import synthetic_codebook
 
 
-def _trained(tmp_path: Path) -> tuple[SuggestionModel, np.ndarray]:
+def _trained(tmp_path: Path, groups: np.ndarray | None = None) -> tuple[SuggestionModel, np.ndarray]:
     codebook = synthetic_codebook()
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 32))
@@ -33,7 +33,9 @@ def _trained(tmp_path: Path) -> tuple[SuggestionModel, np.ndarray]:
     Y[:, 2] = np.where(np.arange(150) < 145, 0, Y[:, 2])  # code 3: too few positives -> cold start
     protos = np.vstack([centres, centres])
     coldstart = ColdStartScorer(codes=codebook.code_ids, prototypes=protos, owner=np.array([0, 1, 2, 0, 1, 2]))
-    model = train_model(codebook, X, Y, coldstart=coldstart, embedding_model="synthetic-32d", config=TrainingConfig())
+    model = train_model(
+        codebook, X, Y, coldstart=coldstart, embedding_model="synthetic-32d", groups=groups, config=TrainingConfig()
+    )
     return model, X
 
 
@@ -79,6 +81,20 @@ def test_model_card(tmp_path: Path) -> None:
     assert card["codes"]["training_gaps"]["mode"] == "cold_start"
     markdown = (folder / "card.md").read_text()
     assert "online_radicalisation" in markdown and model.version in markdown
+
+
+def test_one_cv_group_keeps_every_code_in_cold_start(tmp_path: Path) -> None:
+    """Regression: every labelled segment from one interview (one CV group) crashed training; with no
+    honest out-of-fold scores no threshold can be tuned, so nothing is auto-applied yet."""
+    model, X = _trained(tmp_path, groups=np.zeros(150, dtype=int))
+    assert model.estimator is None and model.learned_codes == []
+    assert model.card["training"]["cv"]["n_groups"] == 1
+    assert all(entry["mode"] == "cold_start" for entry in model.card["codes"].values())
+    assert "apply" not in set(model.decide(model.score(X)).ravel())
+    # A second group is enough for grouped cross-validation and trained codes.
+    two, _ = _trained(tmp_path, groups=np.arange(150) % 2)
+    assert two.learned_codes == ["online_radicalisation", "family_engagement"]
+    assert two.card["training"]["cv"]["n_groups"] == 2
 
 
 class _Sneaky(BaseEstimator):

@@ -68,14 +68,13 @@ def cross_val_code_proba(
     model to expose the same classes, and it has no notion of masked labels.
     """
     n = X.shape[0]
-    if groups is not None:
-        n_splits = min(n_splits, len(np.unique(groups)))
-        splitter = GroupKFold(n_splits=n_splits)
-    else:
-        n_splits = min(n_splits, n)
-        splitter = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    n_splits = min(n_splits, n if groups is None else len(np.unique(groups)))
     if n_splits < 2:
-        raise ValueError(f"need at least 2 units (or groups) for cross-validation, got {n}")
+        raise ValueError(f"need at least 2 units (or groups) for cross-validation, got {n_splits}")
+    if groups is not None:
+        splitter: GroupKFold | KFold = GroupKFold(n_splits=n_splits)
+    else:
+        splitter = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     oof = np.full(Y.shape, np.nan, dtype=np.float64)
     for train, test in splitter.split(X, Y, groups):
         fold = clone(estimator).fit(X[train], Y[train])
@@ -127,7 +126,11 @@ def train_model(
     estimator = CodeSuggester(C=config.C, min_positive=config.min_positive_examples)
     estimator.fit(X, Y)
     reports: dict[str, ThresholdReport] = {}
-    if estimator.learned_.any() and X.shape[0] >= 4:
+    # Thresholds need out-of-fold scores from at least two independent groups. With one (every labelled
+    # segment from one interview, whose overlapping windows leak into each other) there is no honest way
+    # to tune an auto-apply threshold, so every code stays in cold start until a second group arrives.
+    n_groups = X.shape[0] if groups is None else len(np.unique(groups))
+    if estimator.learned_.any() and X.shape[0] >= 4 and n_groups >= 2:
         oof = cross_val_code_proba(estimator, X, Y, groups, config.n_splits, config.random_state)
         for j, code in enumerate(codebook.code_ids):
             if not estimator.learned_[j]:
@@ -168,7 +171,7 @@ def train_model(
             "precision_confidence": config.precision_confidence,
             "review_floor": config.review_floor,
             "min_positive_examples": config.min_positive_examples,
-            "cv": {"n_splits": config.n_splits, "grouped": groups is not None},
+            "cv": {"n_splits": config.n_splits, "grouped": groups is not None, "n_groups": int(n_groups)},
         },
     )
     return model
