@@ -312,3 +312,17 @@ def test_cli_from_db(project_db, tmp_path) -> None:  # type: ignore[no-untyped-d
     with session_scope(project_db["url"]) as s:  # the stored codebook was used (themes present)
         assert s.scalar(select(AgreementSnapshot).where(AgreementSnapshot.scope == "theme")) is not None
     assert ("theme", "risk") in {(r["scope"], r["key"]) for r in payload["records"]}
+
+
+def test_an_adjudication_is_the_training_label(project_db) -> None:  # type: ignore[no-untyped-def]
+    """The trainer reads Coding rows; a lead's resolution must override the coders' votes there."""
+    from pipeline.suggest.labels import resolve_labels
+    from pipeline.suggest.service import human_decisions
+
+    seg = project_db["segments"][1]
+    with session_scope(project_db["url"]) as s:
+        before = resolve_labels(human_decisions(s, CODES)).get((seg, "family_risk"))
+        adjudicate(s, seg, "family_risk", before != 1, "lena", known_codes=CODES)
+    with session_scope(project_db["url"]) as s:
+        after = resolve_labels(human_decisions(s, CODES))
+    assert after[(seg, "family_risk")] == int(before != 1)
