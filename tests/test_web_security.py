@@ -18,6 +18,7 @@ from pipeline.settings import get_settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import Coding, ReviewItem, UserSession
 from pipeline.web.app import create_app
+from pipeline.web.auth import LoginRateLimiter
 from tests.e2e.http import current_item, logged_in, login, page_token
 from tests.e2e.seed import PASSWORD, SYNTHETIC_CODES, Seeded, fast_password_hashing, seed_all
 
@@ -298,3 +299,15 @@ def test_logging_in_again_ends_the_session_the_browser_brought(client: TestClien
     client.cookies.clear()
     client.cookies.set("qualcode_session", first)
     assert client.get("/review", follow_redirects=False).status_code == 303, "the old cookie no longer works"
+
+
+def test_login_rate_limiter_forgets_idle_addresses_but_not_busy_ones() -> None:
+    limiter = LoginRateLimiter(limit=2, window=60.0)
+    limiter.max_tracked = 3
+    assert limiter.allow("busy", now=100.0) and limiter.allow("busy", now=100.0)
+    for n in range(2):
+        assert limiter.allow(f"idle-{n}", now=0.0)
+    assert limiter.allow("new", now=100.0), "idle addresses make room"
+    assert set(limiter._hits) == {"busy", "new"}
+    assert not limiter.allow("busy", now=101.0), "a busy address keeps its count"
+    assert limiter.retry_after("busy", now=101.0) == 60

@@ -185,6 +185,10 @@ class LoginRateLimiter:
     for the single-process server ``qualcode serve`` runs; behind several workers each enforces its own.
     """
 
+    #: Addresses remembered before idle ones are forgotten: without a bound, requests from many addresses
+    #: (an IPv6 range costs an attacker nothing) would grow the table until the server runs out of memory.
+    max_tracked = 10_000
+
     def __init__(self, limit: int = 10, window: float = 60.0) -> None:
         self.limit = limit
         self.window = window
@@ -194,6 +198,8 @@ class LoginRateLimiter:
     def allow(self, key: str, *, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         with self._lock:
+            if key not in self._hits and len(self._hits) >= self.max_tracked:
+                self._forget_idle(now)
             hits = self._hits.setdefault(key, deque())
             while hits and hits[0] <= now - self.window:
                 hits.popleft()
@@ -201,6 +207,12 @@ class LoginRateLimiter:
                 return False
             hits.append(now)
             return True
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop addresses with no attempt inside the window (they are allowed in full anyway)."""
+        idle = [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - self.window]
+        for key in idle:
+            del self._hits[key]
 
     def retry_after(self, key: str, *, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
