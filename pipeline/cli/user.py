@@ -22,6 +22,11 @@ from pipeline.store.db import ensure_schema, session_scope
 user_app = typer.Typer(help="User accounts (admin, lead, coder).", no_args_is_help=True)
 
 
+def _migrated_database(config: Path | None, database_url: str | None) -> str:
+    """The project's database URL, migrated to the current schema (every account command needs both)."""
+    return ensure_schema(load_settings(config, database_url))
+
+
 def read_password(password_stdin: bool, username: str) -> str:
     """The new password from standard input (first line) or an interactive prompt (asked twice)."""
     if password_stdin:
@@ -41,8 +46,7 @@ def add(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Create an account. The password is asked for (or read from stdin); it is stored as an Argon2 hash."""
-    settings = load_settings(config, database_url)
-    url = ensure_schema(settings)
+    url = _migrated_database(config, database_url)
     password = read_password(password_stdin, name)
     with session_scope(url) as db:
         user = create_user(db, name, password, role, key_holder=key_holder, actor="cli")
@@ -52,8 +56,7 @@ def add(
 @user_app.command("list")
 def list_(config: Path | None = ConfigOption, database_url: str | None = DatabaseOption) -> None:
     """List accounts with role, key-holder flag and lock-out state."""
-    settings = load_settings(config, database_url)
-    url = ensure_schema(settings)
+    url = _migrated_database(config, database_url)
     with session_scope(url) as db:
         users = list_users(db)
         if not users:
@@ -78,8 +81,7 @@ def set_(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Change an account's role, key-holder flag or active state (deactivating ends its sessions)."""
-    settings = load_settings(config, database_url)
-    url = ensure_schema(settings)
+    url = _migrated_database(config, database_url)
     with session_scope(url) as db:
         user = update_user(db, name, role=role, key_holder=key_holder, active=active)
         typer.echo(f"{user.username}: role {user.role}, key holder {'yes' if user.is_key_holder else 'no'}, "
@@ -94,8 +96,7 @@ def password(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Set a new password (ends the account's sessions and clears a lock-out)."""
-    settings = load_settings(config, database_url)
-    url = ensure_schema(settings)
+    url = _migrated_database(config, database_url)
     new_password = read_password(password_stdin, name)
     with session_scope(url) as db:
         set_password(db, name, new_password)
@@ -109,8 +110,7 @@ def unlock(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Lift a lock-out after repeated failed log-ins."""
-    settings = load_settings(config, database_url)
-    url = ensure_schema(settings)
+    url = _migrated_database(config, database_url)
     with session_scope(url) as db:
         unlock_user(db, name)
     typer.echo(f"unlocked {name}")
@@ -119,8 +119,7 @@ def unlock(
 @user_app.command("demo")
 def demo(config: Path | None = ConfigOption, database_url: str | None = DatabaseOption) -> None:
     """Create the demo lead and demo coder (once) and print their log-ins."""
-    settings = load_settings(config, database_url)
-    url = ensure_schema(settings)
+    url = _migrated_database(config, database_url)
     with session_scope(url) as db:
         created = create_demo_users(db)
     if not created:
