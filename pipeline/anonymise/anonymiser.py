@@ -76,6 +76,8 @@ _COUNCIL_DOMAIN = re.compile(r"(?:@|\.|//)([a-z]{4,})(?:-council|council)?\.gov\
 _POSSESSIVE = re.compile(r"['’]s?$")
 _EDGE_PUNCT = ' \t\n,;:!?"“”()[]{}<>'
 NER_RECOGNIZER = "InterviewSpacyRecognizer"
+#: Characters of text per spaCy batch (see ``Anonymiser._batch_size``).
+BATCH_CHAR_BUDGET = 20_000
 #: Recognisers that report speaker labels; a label that is a role is not an identifier.
 LABEL_RECOGNIZERS = frozenset({"VoiceTagRecognizer", "LineLabelRecognizer"})
 #: Pattern-matched identifiers: the allow-list never cuts into these ("uk" in an e-mail address).
@@ -248,11 +250,22 @@ class Anonymiser:
     # ------------------------------------------------------------------------------------------------
     # detection
     # ------------------------------------------------------------------------------------------------
+    def _batch_size(self, texts: Sequence[str]) -> int:
+        """Documents per ``nlp.pipe`` batch, from a character budget.
+
+        Why: many short turns run fastest in large batches, but a batch of long documents is padded and
+        held in memory together and runs slower than a few at a time.
+        """
+        if not texts:
+            return 1
+        mean_chars = max(1, sum(len(t) for t in texts) // len(texts))
+        return max(1, min(self.batch_size, BATCH_CHAR_BUDGET // mean_chars))
+
     def _analyse(self, texts: Sequence[str]) -> list[list[RecognizerResult]]:
         """Presidio results per text, with spaCy run once over the whole batch (``nlp.pipe``)."""
         nlp_engine = self.analyzer.nlp_engine
         out: list[list[RecognizerResult]] = []
-        artifacts = nlp_engine.process_batch(list(texts), language="en", batch_size=self.batch_size)
+        artifacts = nlp_engine.process_batch(list(texts), language="en", batch_size=self._batch_size(texts))
         for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True):
             out.append(
                 self.analyzer.analyze(text, language="en", entities=self._entities, nlp_artifacts=nlp_artifacts)
