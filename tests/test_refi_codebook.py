@@ -88,3 +88,33 @@ def test_malformed_inputs(tmp_path: Path) -> None:
         import_refi_codebook(zipped)
     with pytest.raises(CodebookError, match=r"expected a REFI-QDA"):
         import_refi_codebook(tmp_path / "codebook.txt")
+
+
+def test_a_schema_never_reaches_the_network_or_expands_entities(tmp_path: Path, no_network: None) -> None:
+    """Codebook and project validation share one loader: local imports only, no entities in the XSD."""
+    from pipeline.errors import ExportError
+    from pipeline.export.refi import validate_qde
+
+    qdc = tmp_path / "book.qdc"
+    qdc.write_bytes(codebook_to_qdc(synthetic_codebook()))
+    remote = tmp_path / "remote.xsd"  # SYNTHETIC schema that imports another from a remote address
+    remote.write_text(
+        '<?xml version="1.0"?><xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+        '<xs:import namespace="urn:x" schemaLocation="http://schemas.example.invalid/x.xsd"/></xs:schema>',
+        encoding="utf-8",
+    )
+    # The import is blocked before any connection is tried (xmlschema reports it as a warning), so the
+    # file is simply not valid against what is left of the schema.
+    with pytest.warns(Warning, match="block access to remote resource"):
+        with pytest.raises(CodebookError, match=r"book\.qdc: not valid against remote\.xsd"):
+            validate_refi(qdc, remote)
+    entities = tmp_path / "entities.xsd"
+    entities.write_text(
+        '<?xml version="1.0"?><!DOCTYPE xs:schema [<!ENTITY e "x">]>'
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>',
+        encoding="utf-8",
+    )
+    with pytest.raises(CodebookError, match=r"entities\.xsd: cannot load the schema"):
+        validate_refi(qdc, entities)
+    with pytest.raises(ExportError, match=r"missing\.xsd: cannot read the schema"):
+        validate_qde(b"<Project/>", tmp_path / "missing.xsd")

@@ -30,8 +30,9 @@ import io
 import re
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET  # only used to *build* XML and for its types; parsing is defused
@@ -90,6 +91,30 @@ def _parse(path: Path, data: bytes) -> ET.Element:
         raise CodebookError(path, f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})", line) from None
 
 
+@lru_cache(maxsize=4)
+def _cached_schema(xsd_path: str, mtime_ns: int) -> Any:  # an xmlschema.XMLSchema (untyped package)
+    import xmlschema
+
+    # defuse="always": the schema file is parsed without entity expansion too; allow="local": imports and
+    # includes may only be local files, so validation never touches the network.
+    return xmlschema.XMLSchema(xsd_path, defuse="always", allow="local")
+
+
+def load_schema(xsd_path: Path | str) -> Any:
+    """A REFI XSD, loaded safely and cached per path and modification time (codebook and project
+    validation share it). Raises ``OSError`` or ``xmlschema.XMLSchemaException``."""
+    path = Path(xsd_path).resolve()
+    return _cached_schema(str(path), path.stat().st_mtime_ns)
+
+
+def schema_problems(root: ET.Element, schema: Any, max_reason: int = 300) -> Iterator[str]:
+    """``"<XPath>: <reason>"`` per schema violation of ``root``. Reasons name elements and attribute
+    values, never element text, and only their first line is kept."""
+    for error in schema.iter_errors(root):
+        reason = (error.reason or type(error).__name__).splitlines()[0]
+        yield f"{error.path or '/'}: {reason[:max_reason]}"
+
+
 def validate_refi(path: Path | str, schema_path: Path | str, data: bytes | None = None) -> None:
     """Validate a REFI file (or ``data`` read from it) against an XSD; ``CodebookError`` on the first problem."""
     import xmlschema
@@ -97,13 +122,12 @@ def validate_refi(path: Path | str, schema_path: Path | str, data: bytes | None 
     path = Path(path)
     root = _parse(path, data if data is not None else _read_xml_bytes(path))
     try:
-        schema = xmlschema.XMLSchema(str(schema_path))
+        schema = load_schema(schema_path)
     except (xmlschema.XMLSchemaException, OSError) as exc:
         raise CodebookError(Path(schema_path), f"cannot load the schema ({type(exc).__name__})") from None
-    error = next(iter(schema.iter_errors(root)), None)
-    if error is not None:
-        reason = (error.reason or "invalid").replace("\n", " ")[:200]
-        where = error.path or "?"
+    problem = next(schema_problems(root, schema, max_reason=200), None)
+    if problem is not None:
+        where, _, reason = problem.partition(": ")
         raise CodebookError(path, f"not valid against {Path(schema_path).name}: {reason} (at {where})")
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 
+from pipeline.codebook.refi import load_schema, schema_problems
 from pipeline.errors import ExportError
 
 NS = "urn:QDA-XML:project:1.0"
@@ -49,15 +49,6 @@ def q(tag: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _schema(xsd_path: str, mtime_ns: int):  # type: ignore[no-untyped-def]  # xmlschema is untyped here
-    import xmlschema
-
-    # defuse="always": the schema file is parsed without entity expansion too; allow="local": imports and
-    # includes may only be local files (the project XSD has none), so validation never touches the network.
-    return xmlschema.XMLSchema(xsd_path, defuse="always", allow="local")
-
-
 def validate_qde(xml_bytes: bytes, xsd_path: Path | str) -> list[str]:
     """Problems found validating project XML against ``xsd_path`` (an empty list means valid).
 
@@ -67,7 +58,7 @@ def validate_qde(xml_bytes: bytes, xsd_path: Path | str) -> list[str]:
     """
     path = Path(xsd_path)
     try:
-        schema = _schema(str(path.resolve()), path.stat().st_mtime_ns)
+        schema = load_schema(path)
     except OSError as exc:
         raise ExportError(path, f"cannot read the schema ({exc.strerror or type(exc).__name__})") from None
     try:
@@ -76,11 +67,7 @@ def validate_qde(xml_bytes: bytes, xsd_path: Path | str) -> list[str]:
         return [f"/: not well-formed XML ({exc})"]
     except Exception as exc:  # defusedxml's DTD/entity refusals
         return [f"/: refused ({type(exc).__name__})"]
-    problems: list[str] = []
-    for error in schema.iter_errors(root):
-        reason = (error.reason or type(error).__name__).splitlines()[0]
-        problems.append(f"{error.path or '/'}: {reason[:300]}")
-    return problems
+    return list(schema_problems(root, schema))
 
 
 # --------------------------------------------------------------------------------------------------
