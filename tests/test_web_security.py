@@ -311,3 +311,18 @@ def test_login_rate_limiter_forgets_idle_addresses_but_not_busy_ones() -> None:
     assert set(limiter._hits) == {"busy", "new"}
     assert not limiter.allow("busy", now=101.0), "a busy address keeps its count"
     assert limiter.retry_after("busy", now=101.0) == 60
+
+
+def test_an_unexpected_error_is_a_plain_page_with_the_usual_headers(seeded: Seeded) -> None:
+    app = create_app(get_settings())
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("SYNTHETIC wording that must not reach the browser")
+
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.get("/boom")
+    assert response.status_code == 500 and "SYNTHETIC wording" not in response.text
+    assert "something went wrong" in response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-frame-options"] == "DENY" and "content-security-policy" in response.headers

@@ -131,6 +131,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _auth(request: Request, exc: AuthError) -> Response:
         return _error_page(request, 401, str(exc))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Runs outside the header middleware (Starlette's outermost error layer), so the page sets the
+        # security headers itself; the exception's text (it may quote data) never reaches the browser.
+        response = _error_page(request, 500, "something went wrong; the error was logged")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
 
 def _error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     from pipeline.web.templating import render
