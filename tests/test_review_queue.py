@@ -386,3 +386,38 @@ def test_blind_sample_is_proportional_per_theme_and_transcript(db_url: str) -> N
         assert abs(by_transcript[transcript_id] - 0.25 * n) <= 1, (transcript_id, by_transcript, size_transcript)
     for theme, n in size_theme.items():
         assert abs(by_theme[theme] - 0.25 * n) <= 1.5, (theme, by_theme, size_theme)
+
+
+def test_a_heartbeat_racing_a_takeover_reports_the_lease_lost(db_url: str, seeded: Seeded) -> None:
+    """PostgreSQL: coder2 takes coder1's expired lease while coder1's heartbeat is in flight. The heartbeat
+    waits for the takeover to commit and must then say "lost", not extend coder2's new lease."""
+    import threading
+    import time
+
+    from sqlalchemy import update
+
+    from pipeline.review.queue import renew_lease
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE), so the race cannot happen there")
+    settings = get_settings()
+    a, b = _coder(seeded, "coder1"), _coder(seeded, "coder2")
+    item_id, _version, _ = _lease(db_url, a)
+    takeover_expiry = utcnow() + dt.timedelta(hours=1)
+    outcome: list[bool] = []
+    with session_scope(db_url) as db_b:
+        db_b.execute(update(ReviewItem).where(ReviewItem.id == item_id)
+                     .values(lease_owner=b.user_id, lease_expires_at=takeover_expiry, version=ReviewItem.version + 1))
+
+        def heartbeat() -> None:
+            with session_scope(db_url) as db_a:
+                outcome.append(renew_lease(db_a, item_id, a, settings))
+
+        thread = threading.Thread(target=heartbeat)
+        thread.start()
+        time.sleep(0.5)  # the heartbeat now waits on the row lock the takeover holds
+    thread.join(timeout=30)
+    assert outcome == [False]
+    with session_scope(db_url) as db:
+        item = db.get(ReviewItem, item_id)
+        assert item.lease_owner == b.user_id and item.lease_expires_at == takeover_expiry

@@ -279,13 +279,23 @@ def renew_lease(
 
     Returns False when the lease has already gone to someone else or the item was decided. The version is
     not bumped: a heartbeat must not invalidate the form the coder is filling in.
+
+    One conditional UPDATE, not read-then-write: on PostgreSQL a coder who takes over the expired lease
+    between the read and the write would otherwise have their new lease extended while the old holder is
+    told it kept the item.
     """
     now = now or utcnow()
-    item = session.get(ReviewItem, item_id)
-    if item is None or item.status != "leased" or item.lease_owner != reviewer.user_id:
-        return False
-    item.lease_expires_at = now + dt.timedelta(seconds=settings.lease_seconds)
-    return True
+    result = session.execute(
+        update(ReviewItem)
+        .where(
+            ReviewItem.id == item_id,
+            ReviewItem.status == "leased",
+            ReviewItem.lease_owner == reviewer.user_id,
+        )
+        .values(lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds))
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
 def release_all(session: Session, reviewer: Reviewer) -> int:
