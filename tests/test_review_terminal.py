@@ -139,3 +139,12 @@ def test_user_set_password_and_unlock(sqlite_url: str, seeded: Seeded) -> None:
     assert "inactive" in deactivated.output
     missing = runner.invoke(app, ["user", "set", "nobody", "--inactive"])
     assert missing.exit_code != 0 and "does not exist" in str(missing.exception)
+
+
+def test_typed_code_search_is_not_read_as_markup(sqlite_url: str, seeded: Seeded) -> None:
+    """``[/]`` typed into the code search used to end the session with a rich MarkupError."""
+    stdin = f"{PASSWORD}\n" + "c[/] [inaudible]\n" + "sq"
+    result = CliRunner().invoke(app, ["review", "--user", "coder1", "--password-stdin"], input=stdin)
+    assert result.exit_code == 0, result.output
+    assert "no single code matches: [/] [inaudible]" in result.output
+    assert "decided 0, skipped 1, undone 0" in result.output

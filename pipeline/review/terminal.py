@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -269,10 +270,10 @@ def _decide_one(
                 _apply(db, action, view, pending, reviewer, settings, catalogue)
         except ConflictError as exc:
             summary.conflicts += 1
-            console.print(f"[red]{exc}[/red] - moving on.")
+            console.print(f"[red]{escape(str(exc))}[/red] - moving on.")
             return "conflict"
         except ReviewError as exc:
-            console.print(f"[red]{exc}[/red]")
+            console.print(f"[red]{escape(str(exc))}[/red]")
             continue
         summary.actions.append(action)
         if action == "skip":
@@ -307,7 +308,8 @@ def _read_choice(
         text = keys.line("codes (id or words, comma-separated; -code = considered, not applied): ") or ""
         applied, ruled_out, unknown = resolve_codes(text, catalogue)
         if unknown:
-            console.print(f"[yellow]no single code matches: {', '.join(unknown)}[/yellow]")
+            # What the coder typed is not markup: "[/]" would otherwise end the session with a MarkupError.
+            console.print(f"[yellow]no single code matches: {escape(', '.join(unknown))}[/yellow]")
         pending.codes = list(dict.fromkeys(pending.codes + applied))
         pending.ruled_out = [c for c in dict.fromkeys(pending.ruled_out + ruled_out) if c not in pending.codes]
         console.print(f"codes: {', '.join(pending.codes) or '-'}; ruled out: {', '.join(pending.ruled_out) or '-'}")
