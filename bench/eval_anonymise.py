@@ -119,13 +119,13 @@ def uk_gold(name: str, title: str, ours, baseline, report: dict[str, object]) ->
     base_spans, base_time = run_baseline(baseline, texts)
     s_ours, s_base = score(texts, golds, ours_spans), score(texts, golds, base_spans)
     term_stats = {}
-    for name, spans in (("qualcode", ours_spans), ("presidio_default", base_spans)):
+    for system_name, spans in (("qualcode", ours_spans), ("presidio_default", base_spans)):
         found, masked = 0, []
         for text, system in zip(texts, spans, strict=True):
             f, m = surviving_terms(text, terms, system)
             found += f
             masked.extend(m)
-        term_stats[name] = {"occurrences": found, "masked": len(masked), "masked_terms": sorted(set(masked))}
+        term_stats[system_name] = {"occurrences": found, "masked": len(masked), "masked_terms": sorted(set(masked))}
     leaks = document_leaks(ours, rows)
     report[name] = {
         "excerpts": len(rows),
