@@ -421,3 +421,36 @@ def test_a_heartbeat_racing_a_takeover_reports_the_lease_lost(db_url: str, seede
     with session_scope(db_url) as db:
         item = db.get(ReviewItem, item_id)
         assert item.lease_owner == b.user_id and item.lease_expires_at == takeover_expiry
+
+
+def test_two_racing_undos_take_back_one_decision_once(db_url: str, seeded: Seeded) -> None:
+    """PostgreSQL: a second "u" arriving while the first is being saved must not undo the decision again."""
+    import threading
+    import time
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE), so the race cannot happen there")
+    settings = get_settings()
+    a = _coder(seeded, "coder1")
+    item_id, version, _ = _lease(db_url, a)
+    with session_scope(db_url, immediate=True) as db:
+        decide_review(db, item_id, version, a, "accept")
+    second: list[BaseException | str] = []
+    with session_scope(db_url, immediate=True) as first:
+        assert undo_last(first, a, settings).item_ids == (item_id,)
+
+        def press_again() -> None:
+            try:
+                with session_scope(db_url, immediate=True) as db:
+                    second.append(undo_last(db, a, settings).action)
+            except ReviewError as exc:
+                second.append(exc)
+
+        thread = threading.Thread(target=press_again)
+        thread.start()
+        time.sleep(0.5)  # the second undo now waits on the first one's row lock
+    thread.join(timeout=30)
+    assert len(second) == 1 and isinstance(second[0], ReviewError) and "nothing to undo" in str(second[0])
+    with session_scope(db_url) as db:
+        undos = db.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "review.undo"))
+        assert undos == 1 and db.get(ReviewItem, item_id).status == "leased"

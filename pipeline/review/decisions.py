@@ -363,17 +363,22 @@ def undo_last(session: Session, reviewer: Reviewer, settings: Settings) -> Decis
     )
     if last is None:
         raise ReviewError("nothing to undo")
-    items = list(
-        session.scalars(
-            select(ReviewItem)
-            .where(
-                ReviewItem.status == "done",
-                ReviewItem.lease_owner == reviewer.user_id,
-                ReviewItem.done_at == last,
-            )
-            .order_by(ReviewItem.id)
+    query = (
+        select(ReviewItem)
+        .where(
+            ReviewItem.status == "done",
+            ReviewItem.lease_owner == reviewer.user_id,
+            ReviewItem.done_at == last,
         )
+        .order_by(ReviewItem.id)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Two presses of "u" racing (two tabs, a double submit) must undo once: the second waits for the
+        # first, then finds the items no longer done (SQLite callers hold BEGIN IMMEDIATE already).
+        query = query.with_for_update(of=ReviewItem)
+    items = list(session.scalars(query))
+    if not items:
+        raise ReviewError("nothing to undo (your last decision was undone meanwhile)")
     now = utcnow()
     removed = 0
     for item in items:
