@@ -311,3 +311,39 @@ def test_concurrent_runs_on_the_same_segments_neither_fail_nor_duplicate(db_url:
     assert second.suggestions == 0 and second.skipped_existing == len(texts) * 3
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(Suggestion)) == len(texts) * 3
+
+
+def test_rescore_in_cold_start_mode_keeps_the_queue_and_follows_a_codebook_change(db_url: str, project: Path) -> None:
+    """Regression: with no trained model, re-scoring superseded every queued cold-start suggestion and
+    re-created none (they counted as already scored), emptying the review queue."""
+    from pipeline.suggest import rescore_queued
+
+    settings = Settings()
+    texts = [t for _, t, _ in synthetic_units(n_per_code=3, seed=61)]
+    changed_data = {**SYNTHETIC_CODEBOOK, "themes": [dict(t) for t in SYNTHETIC_CODEBOOK["themes"]]}
+    changed_data["themes"][1]["codes"] = [dict(c) for c in SYNTHETIC_CODEBOOK["themes"][1]["codes"]]
+    changed_data["themes"][1]["codes"][1]["definition"] = "Any mention of courses, workshops or guidance."
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        ids = _interview(session, texts)
+        first = suggest_for_segments(session, ids, settings)
+        assert first.queued > 0
+        again = rescore_queued(session, settings)
+        assert again.model_version == first.model_version and again.suggestions == 0
+        queued = session.scalars(select(Suggestion).where(Suggestion.status == "queued")).all()
+        assert len(queued) == first.queued and {s.model_version for s in queued} == {first.model_version}
+        # A new wording means a new cold-start model: the queued pairs are scored again with it.
+        store_codebook(session, codebook_from_data(changed_data))
+        changed = rescore_queued(session, settings)
+        assert changed.model_version != first.model_version
+        assert changed.suggestions == first.queued
+        statuses = dict(
+            session.execute(
+                select(Suggestion.status, func.count())
+                .where(Suggestion.model_version == first.model_version)
+                .group_by(Suggestion.status)
+            )
+            .tuples()
+            .all()
+        )
+        assert statuses.get("queued", 0) == 0 and statuses["superseded"] == first.queued

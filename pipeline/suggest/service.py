@@ -715,10 +715,15 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
 
 
 def rescore_queued(session: Session, settings: Settings | None = None) -> SuggestStats:
-    """Supersede queued suggestions of older models and score those (segment, code) pairs again."""
+    """Supersede queued suggestions of older models and score those (segment, code) pairs again.
+
+    "Current" is the version that would score now: the active model, or in cold-start mode the cold-start
+    model of the active codebook (its version changes with the codebook). Comparing with the active
+    model row alone would, in cold-start mode, supersede every queued suggestion of the current version,
+    and ``suggest_for_segments`` would then skip those pairs as already scored, emptying the queue.
+    """
     settings = settings or get_settings()
-    row = active_model_row(session)
-    current = row.version if row is not None else None
+    current = _scorer(session, settings).version
     queued = session.scalars(select(Suggestion).where(Suggestion.status == "queued")).all()
     only: dict[int, set[str]] = defaultdict(set)
     for suggestion in queued:
@@ -727,7 +732,7 @@ def rescore_queued(session: Session, settings: Settings | None = None) -> Sugges
         suggestion.status = "superseded"
         only[suggestion.segment_id].add(suggestion.code_key)
     if not only:
-        return SuggestStats(model_version=current or "")
+        return SuggestStats(model_version=current)
     session.flush()
     stats = suggest_for_segments(session, sorted(only), settings, only_codes=dict(only))
     audit(
