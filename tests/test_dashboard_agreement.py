@@ -6,6 +6,7 @@ All data is SYNTHETIC (``seed_agreement_project``: invented segments, coders, de
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import socket
 import threading
@@ -142,14 +143,20 @@ def test_drill_down_and_adjudicate(client: TestClient, dashboard_db: dict[str, A
     assert client.get("/lead/agreement/theme/practice").text.count('data-testid="disagreement"') == 0
     assert client.get("/lead/agreement/theme/nope").status_code == 404
 
-    form = {"segment_id": str(segs[1]), "code": "family_risk", "applied": "1", "note": "", "theme": "risk"}
+    form = {"segment_id": str(segs[1]), "code": "family_risk", "applied": "1", "theme": "risk",
+            "note": "SYNTHETIC adjudication note"}
     assert client.post("/lead/agreement/adjudicate", data=form).status_code == 403  # no CSRF token
     response = client.post("/lead/agreement/adjudicate", data={**form, "csrf_token": csrf}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/lead/agreement/theme/risk")
     with session_scope(dashboard_db["url"]) as s:
         row = s.scalar(select(Coding).where(Coding.source == "adjudication"))
         assert row is not None and row.segment_id == segs[1] and row.applied and row.coder == "lena"
-        assert s.scalar(select(AuditLog).where(AuditLog.action == "agreement.adjudicate")) is not None
+        entry = s.scalar(select(AuditLog).where(AuditLog.action == "agreement.adjudicate"))
+        assert entry is not None and entry.actor == "lena" and entry.entity_id == str(row.id)
+        assert entry.details["segment_id"] == segs[1] and entry.details["code"] == "family_risk"
+        assert entry.details["applied"] is True and entry.details["has_note"] is True
+        assert "SYNTHETIC adjudication note" not in json.dumps(entry.details), "the audit keeps no note text"
+        assert row.note == "SYNTHETIC adjudication note"
     after = client.get("/lead/agreement/theme/risk")
     assert after.text.count('data-testid="disagreement"') == 3
     assert "Resolved segment" in after.text  # the flash message
