@@ -60,3 +60,56 @@ def test_stored_hash_is_the_hash_of_what_loads_back(db_url: str) -> None:
         row = store_codebook(session, padded)
         assert active_codebook(session) == book
         assert row.content_hash == book.content_hash
+
+
+def test_two_processes_storing_the_same_new_version_at_once_share_one_row(db_url: str) -> None:
+    """The batch and a retrain on a new project may both store the configured codebook at once: the
+    second waits for the first one's row and uses it instead of failing on the unique content hash.
+
+    PostgreSQL only (SQLite has one writer at a time, so the two cannot overlap).
+    """
+    import threading
+    import time
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from pipeline.store.db import get_engine
+    from pipeline.store.models import AuditLog
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race needs two concurrent PostgreSQL transactions")
+    book = synthetic_codebook()
+    engine = get_engine(db_url)
+    first = Session(bind=engine, expire_on_commit=False)
+    first_id = store_codebook(first, book).id  # inserted, not yet committed
+    outcome: dict[str, object] = {}
+
+    def second_process() -> None:
+        try:
+            with session_scope(db_url) as session:
+                outcome["id"] = store_codebook(session, book).id
+        except Exception as exc:  # reported to the main thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=second_process)
+    worker.start()
+    deadline = time.monotonic() + 60
+    with engine.connect() as watcher:  # commit once the second insert waits on the first one's row
+        while time.monotonic() < deadline and worker.is_alive():
+            query = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if watcher.execute(text(query)).scalar():
+                break
+            time.sleep(0.05)
+    first.commit()
+    first.close()
+    worker.join(timeout=60)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["id"] == first_id
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(CodebookVersion)) == 1
+        assert active_codebook(session) == book
+        stored = session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "codebook.store"))
+        assert stored == 1

@@ -10,6 +10,7 @@ is listed in ``ModelVersion.stale_codes`` and scored by cold start until the nex
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.codebook.model import Codebook
@@ -31,29 +32,19 @@ def store_codebook(session: Session, codebook: Codebook, actor: str = "system") 
     row = session.scalar(select(CodebookVersion).where(CodebookVersion.content_hash == codebook.content_hash))
     created = row is None
     if row is None:
-        row = CodebookVersion(
-            name=codebook.name,
-            version=codebook.version,
-            content_hash=codebook.content_hash,
-            content=codebook.to_dict(),
-            is_active=True,
-        )
-        row.codes = [
-            Code(
-                code_key=code.id,
-                theme_key=code.theme_id,
-                theme_name=codebook.theme(code.theme_id).name,
-                name=code.name,
-                definition=code.definition,
-                include=list(code.include),
-                exclude=list(code.exclude),
-                examples=list(code.examples),
-                definition_hash=code.definition_hash,
-            )
-            for code in codebook.codes
-        ]
-        session.add(row)
-        session.flush()
+        try:
+            # A savepoint: when another process stores the same version at the same moment (the batch and
+            # a retrain both storing the configured codebook on a new project), the unique content hash
+            # stops the second insert; that one then uses the first one's row instead of failing.
+            with session.begin_nested():
+                row = _new_version_row(codebook)
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            row = session.scalar(select(CodebookVersion).where(CodebookVersion.content_hash == codebook.content_hash))
+            if row is None:  # the conflict was something else: report it
+                raise
+            created = False
     was_active = row.is_active and not created
     session.execute(update(CodebookVersion).where(CodebookVersion.id != row.id).values(is_active=False))
     row.is_active = True
@@ -71,6 +62,31 @@ def store_codebook(session: Session, codebook: Codebook, actor: str = "system") 
             codes=len(codebook),
             models_marked_stale=stale,
         )
+    return row
+
+
+def _new_version_row(codebook: Codebook) -> CodebookVersion:
+    row = CodebookVersion(
+        name=codebook.name,
+        version=codebook.version,
+        content_hash=codebook.content_hash,
+        content=codebook.to_dict(),
+        is_active=True,
+    )
+    row.codes = [
+        Code(
+            code_key=code.id,
+            theme_key=code.theme_id,
+            theme_name=codebook.theme(code.theme_id).name,
+            name=code.name,
+            definition=code.definition,
+            include=list(code.include),
+            exclude=list(code.exclude),
+            examples=list(code.examples),
+            definition_hash=code.definition_hash,
+        )
+        for code in codebook.codes
+    ]
     return row
 
 
