@@ -326,3 +326,35 @@ def test_an_adjudication_is_the_training_label(project_db) -> None:  # type: ign
     with session_scope(project_db["url"]) as s:
         after = resolve_labels(human_decisions(s, CODES))
     assert after[(seg, "family_risk")] == int(before != 1)
+
+
+def test_a_double_submitted_adjudication_is_stored_once(project_db) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: the same lead's second request inserts while the first is uncommitted; it must update
+    that row (version 1) instead of failing on the unique key."""
+    import threading
+    import time
+
+    if not project_db["url"].startswith("postgresql"):
+        pytest.skip("SQLite callers hold BEGIN IMMEDIATE, so the two requests cannot interleave there")
+    seg = project_db["segments"][1]
+    errors: list[BaseException] = []
+    with session_scope(project_db["url"]) as first:
+        adjudicate(first, seg, "family_risk", True, "lena", known_codes=CODES)
+
+        def second() -> None:
+            try:
+                with session_scope(project_db["url"]) as s:
+                    adjudicate(s, seg, "family_risk", True, "lena", known_codes=CODES)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)  # the second insert now waits on the first one's unique-key entry
+    thread.join(timeout=30)
+    assert errors == []
+    with session_scope(project_db["url"]) as s:
+        rows = s.scalars(select(Coding).where(Coding.source == "adjudication")).all()
+        audits = s.scalars(select(AuditLog).where(AuditLog.action == "agreement.adjudicate")).all()
+    assert [(r.segment_id, r.version, r.applied) for r in rows] == [(seg, 1, True)]
+    assert [a.details["version"] for a in audits] == [0, 1]

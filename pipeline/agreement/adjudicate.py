@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.agreement.decisions import Scope, blind_decisions
@@ -153,23 +154,12 @@ def adjudicate(
             )
         )
     }
-    row = session.scalar(
-        select(Coding).where(
-            Coding.segment_id == segment_id,
-            Coding.code_key == code_key,
-            Coding.coder == lead_username,
-            Coding.source == ADJUDICATION,
-        )
-    )
+    values = {"user_id": user.id, "applied": bool(applied), "note": note}
+    row = _own_resolution(session, segment_id, code_key, lead_username)
     if row is None:
-        row = Coding(segment_id=segment_id, code_key=code_key, coder=lead_username, source=ADJUDICATION, version=0)
-        session.add(row)
+        row = _insert_resolution(session, segment_id, code_key, lead_username, values)
     else:
-        row.version = (row.version or 0) + 1
-        row.updated_at = utcnow()
-    row.user_id = user.id
-    row.applied = bool(applied)
-    row.note = note
+        _revise(row, values)
     session.flush()
     audit(
         session,
@@ -184,4 +174,42 @@ def adjudicate(
         version=row.version,
         has_note=note is not None,
     )
+    return row
+
+
+def _own_resolution(session: Session, segment_id: int, code_key: str, lead_username: str) -> Coding | None:
+    return session.scalar(
+        select(Coding).where(
+            Coding.segment_id == segment_id,
+            Coding.code_key == code_key,
+            Coding.coder == lead_username,
+            Coding.source == ADJUDICATION,
+        )
+    )
+
+
+def _revise(row: Coding, values: dict[str, object]) -> None:
+    row.version = (row.version or 0) + 1
+    row.updated_at = utcnow()
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+def _insert_resolution(
+    session: Session, segment_id: int, code_key: str, lead_username: str, values: dict[str, object]
+) -> Coding:
+    """A new adjudication row; if the same lead's other request (a double-clicked form) inserted it a
+    moment ago, that row is revised instead of failing on the unique (segment, code, coder, source) key."""
+    row = Coding(segment_id=segment_id, code_key=code_key, coder=lead_username, source=ADJUDICATION, version=0,
+                 **values)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        existing = _own_resolution(session, segment_id, code_key, lead_username)
+        if existing is None:
+            raise
+        _revise(existing, values)
+        return existing
     return row

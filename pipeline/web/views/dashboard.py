@@ -30,9 +30,10 @@ from pipeline.agreement.overview import build_overview, recent_batches, report_o
 from pipeline.agreement.snapshots import history, latest_flags, snapshot_agreement
 from pipeline.agreement.svg import Bar, SeriesPoint, bar_chart, line_chart
 from pipeline.settings import Settings
+from pipeline.store.db import session_scope
 from pipeline.store.models import Segment
 from pipeline.web.auth import CurrentUser, require_role
-from pipeline.web.deps import DB
+from pipeline.web.deps import DB, db_url
 from pipeline.web.nav import NavLink
 from pipeline.web.templating import flash
 from pipeline.web.templating import render as render_page
@@ -163,7 +164,6 @@ def theme_page(
 @router.post("/adjudicate")
 def adjudicate_view(
     request: Request,
-    db: DB,
     user: CurrentUser = LeadUser,
     segment_id: int = Form(...),
     code: str = Form(..., max_length=100),
@@ -173,16 +173,19 @@ def adjudicate_view(
 ) -> Response:
     from pipeline.agreement.codebook_view import active_codebook
 
-    book = active_codebook(db, _settings(request))
-    adjudicate(
-        db,
-        segment_id,
-        code,
-        applied == "1",
-        user.username,
-        note or None,
-        known_codes=book.code_ids if book is not None else None,
-    )
+    # BEGIN IMMEDIATE on SQLite: read-then-write must not fail with "database is locked" when another
+    # request (a double-clicked form, a batch run) writes between the read and the write.
+    with session_scope(db_url(request), immediate=True) as db:
+        book = active_codebook(db, _settings(request))
+        adjudicate(
+            db,
+            segment_id,
+            code,
+            applied == "1",
+            user.username,
+            note or None,
+            known_codes=book.code_ids if book is not None else None,
+        )
     response = RedirectResponse(f"/lead/agreement/theme/{theme}#disagreements", status_code=303)
     verdict = "applied" if applied == "1" else "not applied"
     flash(request, response, f"Resolved segment #{segment_id}, {code}: {verdict}.", "success")
