@@ -163,7 +163,8 @@ def test_drill_down_and_adjudicate(client: TestClient, dashboard_db: dict[str, A
     resolved = client.get("/lead/agreement/theme/risk?resolved=true")
     assert "resolved by lena" in resolved.text
     bad = {**form, "code": "made_up", "csrf_token": csrf}
-    assert client.post("/lead/agreement/adjudicate", data=bad).status_code == 409
+    refused = client.post("/lead/agreement/adjudicate", data=bad)
+    assert refused.status_code == 422 and "not in the active codebook" in refused.text
 
 
 def test_report_download(client: TestClient, dashboard_db: dict[str, Any]) -> None:

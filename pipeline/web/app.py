@@ -49,6 +49,15 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 
+#: Deliberate errors a view may let through, and the status each answers with (their messages name ids and
+#: fields, never transcript text). The most specific class wins: a ``ConflictError`` is a ``ReviewError``.
+ERROR_STATUS: dict[type[Exception], int] = {
+    ConflictError: 409,  # someone (or an earlier submission) changed it first
+    ReviewError: 422,  # a decision or resolution that cannot be saved as sent
+    PermissionDenied: 403,
+    AuthError: 401,
+}
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (default: the process settings). The database must be migrated."""
@@ -115,21 +124,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         # with transcript wording, so only the names of the offending fields are shown.
         return _error_page(request, 422, _invalid_fields_message(exc))
 
-    @app.exception_handler(ConflictError)
-    async def _conflict(request: Request, exc: ConflictError) -> Response:
-        return _error_page(request, 409, str(exc))
-
-    @app.exception_handler(ReviewError)
-    async def _review_error(request: Request, exc: ReviewError) -> Response:
-        return _error_page(request, 409, str(exc))
-
-    @app.exception_handler(PermissionDenied)
-    async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
-        return _error_page(request, 403, str(exc))
-
-    @app.exception_handler(AuthError)
-    async def _auth(request: Request, exc: AuthError) -> Response:
-        return _error_page(request, 401, str(exc))
+    for error_type, status in ERROR_STATUS.items():
+        app.add_exception_handler(error_type, _answer_with(status))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -140,6 +136,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             response.headers.setdefault(name, value)
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def _answer_with(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        return _error_page(request, status, str(exc))
+
+    return handler
 
 
 def _error_page(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
