@@ -328,3 +328,19 @@ def test_an_unexpected_error_is_a_plain_page_with_the_usual_headers(seeded: Seed
     assert "something went wrong" in response.text
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-frame-options"] == "DENY" and "content-security-policy" in response.headers
+
+
+def test_head_and_options_never_reach_a_view(client: TestClient, sqlite_url: str) -> None:
+    """CSRF treats HEAD and OPTIONS as safe, so no route may accept them: they must not lease an item, return
+    a lead page's body, or pass a state change through without a token."""
+    logged_in(client, "coder1")
+    with session_scope(sqlite_url) as db:
+        before = db.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "leased"))
+    for method in ("HEAD", "OPTIONS"):
+        for path in ("/review", "/lead/agreement", "/users", "/review/undo", "/lead/agreement/snapshot"):
+            response = client.request(method, path)
+            assert response.status_code == 405, (method, path)
+            assert "Segment" not in response.text and "Agreement" not in response.text
+    with session_scope(sqlite_url) as db:
+        after = db.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "leased"))
+    assert after == before
