@@ -16,7 +16,7 @@ from pipeline.review.blind import assign_blind_sample
 from pipeline.review.queue import enqueue_suggestions
 from pipeline.settings import get_settings
 from pipeline.store.db import session_scope
-from pipeline.store.models import Coding, ReviewItem, UserSession
+from pipeline.store.models import Coding, ReviewItem, Suggestion, UserSession
 from pipeline.web.app import create_app
 from pipeline.web.auth import LoginRateLimiter
 from tests.e2e.http import current_item, logged_in, login, page_token
@@ -148,10 +148,15 @@ def test_blind_items_show_no_suggestion_or_codes(client: TestClient, sqlite_url:
         db.execute(update(ReviewItem).where(ReviewItem.kind == "blind").values(priority=1000.0))
     logged_in(client, "coder1")
     html = client.get("/review").text
-    _item, _version, kind = current_item(html)
+    item_id, _version, kind = current_item(html)
     assert kind == "blind"
     assert "Blind coding" in html
+    with session_scope(sqlite_url) as db:
+        segment_id = db.get(ReviewItem, item_id).segment_id
+        suggested = db.scalar(select(func.count()).select_from(Suggestion).where(Suggestion.segment_id == segment_id))
+    assert suggested, "the segment has suggestions, so hiding them is what is being tested"
     assert 'data-testid="suggested-code"' not in html and "similar segments" not in html.lower()
+    assert 'class="confidence"' not in html and "Also suggested" not in html and "near-duplicate" not in html
 
 
 def test_logout_and_expiry_end_the_session(client: TestClient, sqlite_url: str) -> None:
