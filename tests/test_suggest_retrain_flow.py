@@ -60,3 +60,17 @@ def test_retrain_flow_trains_then_skips(tmp_path: Path, project: Path, sqlite_ur
         row = session.scalar(select(ModelVersion))
         assert row.version == first["version"] and row.is_active
         assert Path(row.path).parent == project / "models"
+
+
+def test_retrain_crons_match_prefect_yaml_and_never_start_together() -> None:
+    """The served deployments and prefect.yaml agree, and the hourly check never fires with the weekly
+    retrain (two retrains at once would train twice and re-score the queue twice)."""
+    import yaml
+
+    from flows.retrain import DUE_CHECK_CRON, WEEKLY_CRON
+
+    spec = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    crons = {dep["name"]: dep["schedules"][0]["cron"] for dep in spec["deployments"]}
+    assert crons["retrain-weekly"] == WEEKLY_CRON
+    assert crons["retrain-when-due"] == DUE_CHECK_CRON
+    assert DUE_CHECK_CRON.split()[0] != WEEKLY_CRON.split()[0]  # different minutes of the hour
