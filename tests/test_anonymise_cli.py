@@ -89,12 +89,26 @@ def test_key_init_rotate_and_reidentify(project: Path, sqlite_url: str) -> None:
     with session_scope(sqlite_url) as session:
         assert {r.key_id for r in session.scalars(select(Pseudonym))} == {Keyring.from_file(key_file).key_id}
 
-    result = runner.invoke(app, ["reidentify", placeholder])
+    from pipeline.review.accounts import create_user
+
+    with session_scope(sqlite_url) as session:
+        create_user(session, "keyholder", "correct horse battery", "lead", key_holder=True, actor="test")
+        create_user(session, "otherlead", "correct horse battery", "lead", actor="test")
+    refused = runner.invoke(app, ["reidentify", placeholder, "--user", "otherlead", "--password-stdin"],
+                            input="correct horse battery\n")
+    assert refused.exit_code != 0 and "Kieran" not in refused.output  # a lead without the key-holder flag
+    wrong = runner.invoke(app, ["reidentify", placeholder, "--user", "keyholder", "--password-stdin"],
+                          input="wrong password\n")
+    assert wrong.exit_code != 0 and "Kieran" not in wrong.output
+
+    result = runner.invoke(app, ["reidentify", placeholder, "--user", "keyholder", "--password-stdin"],
+                           input="correct horse battery\n")
     assert result.exit_code == 0, result.output
     assert "Kieran Walsh" in result.output
     with session_scope(sqlite_url) as session:
         audits = session.scalars(select(AuditLog).where(AuditLog.action.in_(["reidentify", "key.rotate"]))).all()
         assert {a.action for a in audits} == {"reidentify", "key.rotate"}
+        assert {a.actor for a in audits if a.action == "reidentify"} == {"cli:keyholder"}
         assert all("Kieran" not in json.dumps(a.details) for a in audits)
 
 

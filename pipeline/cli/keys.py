@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
+from pipeline.cli._common import ConfigOption, DatabaseOption, PasswordStdinOption, load_settings, sign_in
+from pipeline.errors import PermissionDenied
 
 key_app = typer.Typer(help="The re-identification key (kept outside the database).", no_args_is_help=True)
 
@@ -63,6 +64,8 @@ def rotate(
 def reidentify(
     items: list[str] = typer.Argument(..., help="Placeholders like [PERSON_7] or transcript ids."),
     text: bool = typer.Option(False, "--text", help="For a transcript id: print its re-identified text."),
+    user: str = typer.Option(..., "--user", "-u", help="Your account: it must be marked as the key holder."),
+    password_stdin: bool = PasswordStdinOption,
     config: Path | None = ConfigOption,
     database_url: str | None = DatabaseOption,
 ) -> None:
@@ -73,9 +76,12 @@ def reidentify(
     from pipeline.store.db import ensure_schema, session_scope
 
     settings = load_settings(config, database_url)
-    ensure_schema(settings)
+    url = ensure_schema(settings)
+    account = sign_in(url, user, password_stdin)
+    if not account.is_key_holder:
+        raise PermissionDenied(f"{account.username} is not the project's key holder (qualcode user set --key-holder)")
     keyring = load_keyring(settings, create=False)
-    actor = f"cli:{getpass.getuser()}"
+    actor = f"cli:{account.username}"
     with session_scope() as session:
         if text:
             for item in items:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
-from pipeline.errors import AuthError
-from pipeline.review.accounts import authenticate
+from pipeline.cli._common import ConfigOption, DatabaseOption, PasswordStdinOption, load_settings, sign_in
 from pipeline.review.queue import ActingUser
 from pipeline.review.terminal import keys_for, run_review
-from pipeline.store.db import ensure_schema, session_scope
+from pipeline.store.db import ensure_schema
 
 
 def review(
@@ -21,9 +18,7 @@ def review(
     keys: str | None = typer.Option(
         None, "--keys", help="Keys to play instead of reading the keyboard (scripted use), e.g. 'aars'."
     ),
-    password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="Read the password from the first line of stdin (keys may follow)."
-    ),
+    password_stdin: bool = PasswordStdinOption,
     config: Path | None = ConfigOption,
     database_url: str | None = DatabaseOption,
 ) -> None:
@@ -36,20 +31,8 @@ def review(
     settings = load_settings(config, database_url)
     url = ensure_schema(settings)
     console = Console(highlight=False)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt(f"Password for {user}", hide_input=True)
-    with session_scope(url) as db:
-        try:
-            account = authenticate(db, user, password)
-        except AuthError as exc:
-            failure = str(exc)
-        else:
-            failure = None
-            reviewer = ActingUser(user_id=account.id, username=account.username, role=account.role)
-    if failure is not None:
-        raise AuthError(failure)
+    account = sign_in(url, user, password_stdin)
+    reviewer = ActingUser(user_id=account.user_id, username=account.username, role=account.role)
     with keys_for(console, keys) as source:
         summary = run_review(url, settings, reviewer, source, console)
     console.print(
