@@ -7,6 +7,7 @@ All texts are SYNTHETIC (see test_suggest_synthetic).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,13 @@ def test_retrain_activates_a_model_and_rescores_the_queue(db_url: str, project: 
         assert Path(row.path, "estimator.skops").is_file() and Path(row.path).parent == project / "models"
         assert row.card["codes"]["online_radicalisation"]["mode"] == "model"
         assert new_decisions_since_active_model(session) == 0
+        # A decision made while the model was training (after its labels were read) is not in it: it counts.
+        labels_as_of = dt.datetime.fromisoformat(row.card["training"]["labels_as_of"])
+        assert labels_as_of < row.created_at
+        during = session.scalar(select(Coding).where(Coding.source == "import").limit(1))
+        during.updated_at = labels_as_of + (row.created_at - labels_as_of) / 2
+        session.flush()
+        assert new_decisions_since_active_model(session) == 1
     with session_scope(db_url) as session:
         old = session.scalars(select(Suggestion).where(Suggestion.model_version == cold.model_version)).all()
         assert {s.status for s in old} <= {"superseded", "dropped"}

@@ -21,6 +21,7 @@ writes in the caller's transaction (with an audit row), so a failure leaves noth
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from collections import defaultdict
@@ -38,7 +39,7 @@ from pipeline.embed import embed_texts_cached, get_embedder, load_vectors, text_
 from pipeline.errors import ConfigError, ExamplesError, ModelError
 from pipeline.settings import Settings, get_settings
 from pipeline.store.audit import audit
-from pipeline.store.models import Coding, ModelVersion, Segment, Suggestion, Transcript
+from pipeline.store.models import Coding, ModelVersion, Segment, Suggestion, Transcript, utcnow
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.examples import ExampleSet
 from pipeline.suggest.labels import HUMAN_SOURCES, HumanDecision, label_matrix, resolve_labels
@@ -614,12 +615,24 @@ def human_decisions(session: Session, codes: Sequence[str]) -> list[HumanDecisio
 
 
 def new_decisions_since_active_model(session: Session) -> int:
-    """Human decisions made (or changed) since the active model was trained (all of them if none)."""
+    """Human decisions made (or changed) since the active model's labels were read (all if no model).
+
+    Counted from when ``retrain`` read the labels (``labels_as_of`` in the model card), not from when the
+    model row was written: decisions made while the model was training are not in it and must count.
+    """
     row = active_model_row(session)
     query = select(func.count()).select_from(Coding).where(Coding.source.in_(HUMAN_SOURCES))
     if row is not None:
-        query = query.where(Coding.updated_at > row.created_at)
+        query = query.where(Coding.updated_at > _labels_as_of(row))
     return int(session.scalar(query) or 0)
+
+
+def _labels_as_of(row: ModelVersion) -> dt.datetime:
+    stamp = ((row.card or {}).get("training") or {}).get("labels_as_of")
+    try:
+        return dt.datetime.fromisoformat(stamp) if isinstance(stamp, str) else row.created_at
+    except ValueError:
+        return row.created_at
 
 
 def should_retrain(session: Session, settings: Settings | None = None) -> bool:
@@ -648,6 +661,7 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
     settings = settings or get_settings()
     codebook = ensure_active_codebook(session, settings)
     codes = codebook.code_ids
+    labels_as_of = utcnow()  # the same naive-UTC clock as Coding.updated_at
     labels = resolve_labels(human_decisions(session, codes))
     unit_ids = sorted({unit for unit, _ in labels})
     Y = label_matrix(unit_ids, codes, labels)
@@ -684,6 +698,7 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
         groups=_training_groups(segments, kinds, X),
         config=TrainingConfig.from_settings(settings),
     )
+    model.card["training"]["labels_as_of"] = labels_as_of.isoformat()
     path = Path(settings.models_dir) / model.version
     model.save(path)
     cb_row = codebook_row(session, codebook)
