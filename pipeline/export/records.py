@@ -20,8 +20,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from pipeline.codebook import Codebook, load_codebook
+from pipeline.codebook.store import active_codebook
 from pipeline.errors import ExportError
-from pipeline.store.models import CodebookVersion, Coding, Segment, Transcript
+from pipeline.store.models import Coding, Segment, Transcript
 
 #: Every value ``Coding.source`` can take (see ``pipeline.store.models.Coding``).
 ALL_SOURCES: tuple[str, ...] = ("review", "manual", "blind", "import", "adjudication", "model")
@@ -189,9 +190,4 @@ def resolve_codebook(session: Session, codebook: Codebook | Path | str | None) -
         return codebook
     if codebook is not None:
         return load_codebook(codebook)
-    row = session.scalar(
-        select(CodebookVersion).where(CodebookVersion.is_active.is_(True)).order_by(CodebookVersion.id.desc())
-    )
-    if row is None:
-        return None
-    return Codebook.from_dict(row.content)
+    return active_codebook(session)
