@@ -38,9 +38,12 @@ def count_new_decisions_task() -> int:
 @task(name="retrain-model", **TASK_OPTIONS)
 def retrain_task() -> dict[str, str | int | None]:
     """Train, activate and re-score; returns the new version (None while still in cold-start mode)."""
+    from pipeline.suggest import embed_labelled_segments
     from pipeline.suggest import retrain as retrain_model
 
     settings = get_settings()
+    with session_scope() as session:  # short write: embeddings first, so training holds no write lock
+        embed_labelled_segments(session, settings)
     with session_scope() as session:
         row = retrain_model(session, settings, actor="flow")
         if row is None:

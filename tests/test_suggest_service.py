@@ -355,3 +355,27 @@ def test_rescore_in_cold_start_mode_keeps_the_queue_and_follows_a_codebook_chang
             .all()
         )
         assert statuses.get("queued", 0) == 0 and statuses["superseded"] == first.queued
+
+
+def test_labelled_segments_are_embedded_before_retrain_so_training_writes_nothing(
+    db_url: str, project: Path, tmp_path: Path
+) -> None:
+    """Embedding imported examples is its own short transaction; retrain then finds every vector cached."""
+    from pipeline.store.models import Embedding
+    from pipeline.suggest import embed_labelled_segments
+
+    settings = Settings()
+    units = synthetic_units(n_per_code=12, seed=71)
+    distinct = {text for _, text, _ in units}  # the cache is by text: a repeated text is embedded once
+    examples = read_examples(write_examples_csv(tmp_path / "ex.csv", units))
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        store_examples(session, examples, source_name="ex.csv", content_hash="warm")
+    with session_scope(db_url) as session:
+        assert embed_labelled_segments(session, settings) == len(distinct)
+    with session_scope(db_url) as session:
+        assert embed_labelled_segments(session, settings) == 0
+        cached = session.scalar(select(func.count()).select_from(Embedding))
+        assert cached == len(distinct)
+        assert retrain(session, settings) is not None
+        assert session.scalar(select(func.count()).select_from(Embedding)) == cached

@@ -101,10 +101,12 @@ def retrain_command(
 ) -> None:
     """Train a new model on all human decisions in the database and re-score the review queue."""
     from pipeline.store.db import ensure_schema, session_scope
-    from pipeline.suggest.service import retrain
+    from pipeline.suggest.service import embed_labelled_segments, retrain
 
     settings = load_settings(config, database_url)
     ensure_schema(settings)
+    with session_scope() as session:  # short write: embeddings first, so training holds no write lock
+        embed_labelled_segments(session, settings)
     with session_scope() as session:
         row = retrain(session, settings, actor="cli")
         if row is None:

@@ -21,6 +21,7 @@ from pipeline.suggest.policy import CodeThresholds, DecisionPolicy, choose_thres
 from pipeline.suggest.service import (
     ImportStats,
     SuggestStats,
+    embed_labelled_segments,
     new_decisions_since_active_model,
     rescore_queued,
     retrain,
@@ -41,6 +42,7 @@ __all__ = [
     "TrainingConfig",
     "choose_thresholds",
     "cold_start_model",
+    "embed_labelled_segments",
     "new_decisions_since_active_model",
     "rescore_queued",
     "retrain",

@@ -652,6 +652,31 @@ def _training_groups(segments: Sequence[Segment], kinds: dict[int, str], X: np.n
     return groups
 
 
+def _segments(session: Session, segment_ids: Sequence[int]) -> dict[int, Segment]:
+    ids = sorted(set(segment_ids))
+    return {
+        s.id: s
+        for start in range(0, len(ids), 500)  # bounded IN lists on both backends
+        for s in session.scalars(select(Segment).where(Segment.id.in_(ids[start : start + 500])))
+    }
+
+
+def embed_labelled_segments(session: Session, settings: Settings | None = None) -> int:
+    """Cache the embeddings of every segment a person has decided on; returns how many were new.
+
+    Why a step of its own: ``retrain`` trains for minutes inside its caller's transaction. Run this first,
+    in a short transaction of its own (the retrain flow and ``qualcode retrain`` do), and retrain writes
+    nothing until training is over, so on SQLite it does not hold the write lock while the model trains
+    (imported examples are never embedded by the batch, so the first retrain would otherwise embed them
+    all and keep the web app and the batch waiting).
+    """
+    settings = settings or get_settings()
+    ids = session.scalars(select(Coding.segment_id).where(Coding.source.in_(HUMAN_SOURCES)).distinct()).all()
+    segments = _segments(session, ids)
+    _, new = embed_texts_cached(session, [segments[i].text for i in sorted(segments)], get_embedder(settings))
+    return new
+
+
 def retrain(session: Session, settings: Settings | None = None, *, actor: str = "flow") -> ModelVersion | None:
     """Train a new model on all human decisions, activate it and re-score the review queue.
 
@@ -679,7 +704,7 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
             min_positive_examples=settings.min_positive_examples,
         )
         return None
-    segments_by_id = {s.id: s for s in session.scalars(select(Segment).where(Segment.id.in_(unit_ids)))}
+    segments_by_id = _segments(session, unit_ids)
     segments = [segments_by_id[u] for u in unit_ids]
     kinds = dict(
         session.execute(
