@@ -9,6 +9,9 @@ stage picks up every transcript left at the previous status. A run that dies any
 (the transaction rolled back; the file is still in the inbox) or a consistent status that the next run
 continues from. Raw text exists only in memory between reading a file and committing its anonymised form.
 
+Concurrency: every writing transaction starts with ``BEGIN IMMEDIATE`` on SQLite, so parallel workers
+queue for the write lock instead of failing with "database is locked"; PostgreSQL runs them in parallel.
+
 Failures: a file that cannot be read is moved to quarantine with a one-line reason; an unexpected error in
 one file marks only that file failed (its type name is kept, never its message, which may quote text) and
 the batch goes on.
@@ -93,7 +96,7 @@ def _safe_reason(exc: BaseException) -> str:
 def start_batch(settings: Settings | None = None, flow_run_id: str | None = None) -> int:
     s = settings or get_settings()
     ensure_schema(s)
-    with session_scope() as session:
+    with session_scope(immediate=True) as session:
         batch = Batch(flow_run_id=flow_run_id)
         session.add(batch)
         session.flush()
@@ -132,7 +135,7 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
     except InputFileError as exc:
         moved = quarantine(path, exc.reason, s.quarantine_dir)
         keyring = load_keyring(s)
-        with session_scope() as session:
+        with session_scope(immediate=True) as session:
             row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
             if row is None:
                 anonymiser = build_anonymiser(s, session=session, keyring=keyring)
@@ -149,7 +152,7 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
         return FileOutcome(name, "quarantined", reason=exc.reason)
 
     keyring = load_keyring(s)
-    with session_scope() as session:
+    with session_scope(immediate=True) as session:
         anonymiser = build_anonymiser(s, session=session, keyring=keyring)  # + the project's allow/deny lists
         row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
         if row is None:
@@ -243,7 +246,7 @@ def ingest_file_safely(path: Path, settings: Settings | None = None, batch_id: i
         log.error("failed on %s: %s", path.name, reason)
         try:
             digest = file_hash(path)
-            with session_scope() as session:
+            with session_scope(immediate=True) as session:
                 row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
                 if row is None:
                     row = Transcript(content_hash=digest, source_name=path.name,
@@ -274,7 +277,7 @@ def embed_pending(settings: Settings | None = None) -> int:
     embedder = get_embedder(s)
     computed = 0
     for transcript_id in pending:
-        with session_scope() as session:
+        with session_scope(immediate=True) as session:
             texts = session.scalars(
                 select(Segment.text).where(Segment.transcript_id == transcript_id, Segment.codable.is_(True))
             ).all()
@@ -300,7 +303,7 @@ def suggest_pending(settings: Settings | None = None) -> dict[str, int]:
             select(Transcript.id).where(Transcript.status == "embedded").order_by(Transcript.id)
         ).all()
     for transcript_id in pending:
-        with session_scope() as session:
+        with session_scope(immediate=True) as session:
             segment_ids = session.scalars(
                 select(Segment.id).where(Segment.transcript_id == transcript_id, Segment.codable.is_(True))
             ).all()
@@ -341,7 +344,7 @@ def agreement_alerts(settings: Settings | None = None, batch_id: int | None = No
 
 
 def finish_batch(summary: BatchSummary) -> None:
-    with session_scope() as session:
+    with session_scope(immediate=True) as session:
         batch = session.get(Batch, summary.batch_id)
         if batch is None:
             return

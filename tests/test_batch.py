@@ -183,3 +183,25 @@ def test_file_names_and_sidecars_that_name_people_are_anonymised(sqlite_url: str
         assert stored.site_code == "LA-Z"
         token = stored.meta["source_name_encrypted"].encode("ascii")
         assert load_keyring(get_settings()).decrypt(token) == "interview_jo_pemberton.txt"
+
+
+def test_parallel_workers_on_sqlite_queue_for_the_write_lock(sqlite_url: str, project: Path) -> None:
+    """``--workers N`` on SQLite: concurrent files wait for each other instead of failing as locked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.batch import discover_new, embed_pending, ingest_file_safely, start_batch
+
+    inbox = project / "data" / "inbox"
+    _fill_inbox(inbox, [p for p in _pick_samples(n_per_format=3) if p.suffix == ".txt"][:3])
+    settings = get_settings()
+    batch_id = start_batch(settings)
+    files = discover_new(inbox, settings)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outcomes = list(pool.map(lambda p: ingest_file_safely(p, settings, batch_id), files))
+    assert [o.outcome for o in outcomes] == ["done"] * len(files), [(o.name, o.reason) for o in outcomes]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda _: embed_pending(settings), range(2)))
+    with session_scope(sqlite_url) as s:
+        assert set(s.scalars(select(Transcript.status)).all()) == {"embedded"}
+        placeholders = s.scalars(select(Transcript.anonymised_text)).all()
+        assert all(placeholders)
