@@ -133,3 +133,18 @@ def test_titles_keep_spouses_apart(anon: Anonymiser) -> None:
     store = InMemoryPseudonymStore()
     assert store.placeholder("PERSON", "Mr Ahmed") != store.placeholder("PERSON", "Mrs Ahmed")
     assert store.placeholder("PERSON", "Mrs Ahmed") == store.placeholder("PERSON", "Mrs. Ahmed")
+
+
+def test_a_full_name_voice_tag_is_masked_whole_and_its_surname_everywhere(anon: Anonymiser) -> None:
+    # Regression: "<v Imran Siddiqui>" once became "[PERSON_5] Siddiqui": only the gazetteer first name matched.
+    raw = _doc(
+        ("Imran Siddiqui", "participant", "I run the practice team, we mentor young people."),
+        ("Jo Pemberton (interviewer)", "interviewer", "And does Siddiqui's team cover the county?"),
+        ("Interviewer", "interviewer", "Thank you."),
+    )
+    doc = anon.anonymise_document(raw, InMemoryPseudonymStore())
+    speakers = [t.speaker for t in doc.turns]
+    assert speakers[0] is not None and speakers[0].startswith("[PERSON_") and "Siddiqui" not in speakers[0]
+    assert speakers[1] is not None and speakers[1].endswith("(interviewer)") and "Pemberton" not in speakers[1]
+    assert speakers[2] == "Interviewer"
+    assert "Siddiqui" not in doc.text and speakers[0] in doc.text  # the surname alone maps to the same person

@@ -44,6 +44,21 @@ def planted_identifiers() -> list[str]:
     return sorted({v.strip() for v in values if len(v.strip()) >= 3})
 
 
+def planted_name_parts() -> list[str]:
+    """Surnames and first names of planted people on their own: masking "Imran" but not "Siddiqui" leaks."""
+    data = json.loads((SAMPLE_DIR / "identifiers.json").read_text(encoding="utf-8"))
+    parts: set[str] = set()
+    for per_file in data["identifiers"].values():
+        for name in per_file.get("PERSON", []):
+            parts.update(re.findall(r"[A-Z][a-z']{3,}(?:-[A-Z][a-z']+)?", name))
+    return sorted(parts)
+
+
+def _name_part_leaks(haystack: str, parts: list[str]) -> list[str]:
+    # case-sensitive: a capitalised name part, not the same word used in lower case ("green light")
+    return [p for p in parts if re.search(r"(?<![\w])" + re.escape(p) + r"(?![\w])", haystack)]
+
+
 def _pattern(identifier: str) -> re.Pattern[str]:
     # whole-word, case-insensitive: "Kyle" must not hide as "kyle", but "Jo" inside "Journey" is fine
     return re.compile(r"(?<![\w])" + re.escape(identifier) + r"(?![\w])", re.IGNORECASE)
@@ -103,6 +118,7 @@ def test_prefect_recorded_a_completed_flow_run(flow_run: dict) -> None:
 def test_no_identifier_in_the_database(flow_run: dict) -> None:
     identifiers = planted_identifiers()
     assert len(identifiers) >= 20, "the samples should plant many identifiers"
+    parts = planted_name_parts()
     found: dict[str, list[str]] = {}
     with session_scope(flow_run["url"]) as s:
         for table in Base.metadata.sorted_tables:
@@ -112,7 +128,7 @@ def test_no_identifier_in_the_database(flow_run: dict) -> None:
                 continue
             for row in s.execute(select(*cols)).all():
                 blob = " ".join(json.dumps(v) if not isinstance(v, str) else v for v in row if v is not None)
-                leaks = _leaks(blob, identifiers)
+                leaks = _leaks(blob, identifiers) + _name_part_leaks(blob, parts)
                 if leaks:
                     found.setdefault(table.name, []).extend(leaks)
     assert not found, f"identifiers found in the database: { {k: sorted(set(v))[:10] for k, v in found.items()} }"

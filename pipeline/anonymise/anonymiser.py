@@ -41,6 +41,9 @@ from pipeline.anonymise.types import (
 )
 from pipeline.ingest.types import RawDocument
 
+#: "Jo Smith (social worker)": a name followed by a role note in brackets.
+_ROLE_NOTE = re.compile(r"^\s*(?P<name>.*?\S)\s*\((?P<note>[^()]*)\)\s*$")
+
 #: Speaker labels made of these words are roles, not names ("Social Worker 2", "Prevent Lead").
 ROLE_WORDS = vocabulary()["role_words"]
 #: Organisational units whose local qualifier ("Northmere" in "Northmere MASH") names the site.
@@ -520,6 +523,21 @@ class Anonymiser:
             results.append(AnonymisationResult(out, spans))
         return results
 
+    def _label_name_span(self, label: str) -> tuple[int, int]:
+        """Offsets of the part of a speaker label that names a person: all of it but a role part.
+
+        "Jo Smith (social worker)" -> "Jo Smith"; "P2 (Dev)" -> "Dev"; "Imran Siddiqui" -> all of it.
+        """
+        match = _ROLE_NOTE.match(label)
+        if match and match.group("note").strip():
+            if self.is_role_label(match.group("note")):
+                return match.start("name"), match.end("name")
+            if self.is_role_label(match.group("name")):
+                note = match.group("note")
+                lead = len(note) - len(note.lstrip())
+                return match.start("note") + lead, match.start("note") + len(note.rstrip())
+        return 0, len(label)
+
     def is_role_label(self, label: str) -> bool:
         """True when a speaker label names a role ("Interviewer", "P3", "Social Worker 2"), not a person.
 
@@ -564,24 +582,19 @@ class Anonymiser:
         name_labels = [label for label in labels if not self.is_role_label(label)]
         detected = self.detect([*texts, *name_labels])
         per_text, per_label = detected[: len(texts)], detected[len(texts) :]
-        # A label that is not a role is a name even when no recogniser fires on it ("Bex", "Dev T").
+        # A label that is not a role names a person, whether or not a recogniser fires on all of it: mask
+        # the whole name part ("Imran Siddiqui", "Bex", "Dev T"), keeping only a trailing role note such as
+        # "(social worker)". Masking just the recognised first name would leave the surname readable.
         label_names: list[str] = []
         for k, (label, dets) in enumerate(zip(name_labels, per_label, strict=True)):
-            # In a label, an "organisation" or "place" is almost always a misread name ("Marcus Bell").
-            dets = [
-                Detection(d.start, d.end, "PERSON", d.score, d.recognizer) if d.entity in {"ORG", "PLACE"} else d
-                for d in dets
-                if not self.is_role_label(label[d.start : d.end])
-            ]
-            per_label[k] = dets
-            label_names.extend(label[d.start : d.end] for d in dets if d.entity == "PERSON")
-            if not dets:
-                label_names.append(label)
+            start, end = self._label_name_span(label)
+            score = max((d.score for d in dets), default=0.9)
+            per_label[k] = [Detection(start, end, "PERSON", score, "SpeakerLabel")]
+            label_names.append(label[start:end])
         self._propagate(texts, per_text, label_names, _known(store))
 
         label_out: dict[str, str] = {}
         for label, dets in zip(name_labels, per_label, strict=True):
-            dets = dets or [Detection(0, len(label), "PERSON", 0.9, "SpeakerLabel")]
             label_out[label], _ = self._replace(label, dets, store)
 
         pieces: list[str] = []
