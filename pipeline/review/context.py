@@ -25,6 +25,8 @@ from pipeline.store.models import Coding, ReviewItem, Segment, Suggestion, Trans
 #: How many coded segments are compared against (most recent first) when finding similar ones.
 SIMILAR_CANDIDATES = 400
 SIMILAR_SHOWN = 3
+#: A coded segment less similar than this (cosine) is no reason for a suggestion, so it is not shown.
+SIMILAR_MIN_SCORE = 0.3
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,9 @@ def similar_coded_segments(
     stacked = np.vstack(matrix).astype(np.float32)
     norms = np.linalg.norm(stacked, axis=1) * (np.linalg.norm(query) or 1.0)
     scores = stacked @ query.astype(np.float32) / np.where(norms == 0, 1.0, norms)
-    order = np.argsort(-scores)[:limit]
+    order = [i for i in np.argsort(-scores)[:limit] if scores[i] >= SIMILAR_MIN_SCORE]
+    if not order:
+        return ()
     texts = dict(session.execute(select(Segment.id, Segment.text).where(Segment.id.in_([ids[i] for i in order]))).all())
     return tuple(SimilarSegment(text=texts[ids[i]], score=float(scores[i])) for i in order)
 
