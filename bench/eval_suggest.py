@@ -14,7 +14,9 @@ What it does (see ../shared/eval/narrative_frames/README.md for the data):
   excluded): precision and recall of ``apply`` decisions, share of articles sent to review, F1 at the
   default threshold 0.5; and Cohen's kappa (sklearn.metrics.cohen_kappa_score) between the model and each
   human coder on the articles that coder labelled, next to the kappa between pairs of human coders.
-  The model's yes/no for kappa is reported two ways: "apply" (yes = auto-applied) and "p>=0.5";
+  The model's yes/no for kappa is reported three ways: "apply" (yes = auto-applied), "p>=0.5", and
+  "decision" (yes = p >= the per-code decision threshold that training chose on its own inner
+  cross-validated predictions, so the held-out fold never influences it);
 - the cold-start scorer (codebook text only, no training) is measured separately on all articles.
 
 Results: printed, and written to bench/results/eval_suggest.json and .md.
@@ -53,6 +55,8 @@ DATA_DIR = EVAL_DIR / "narrative_frames"
 RESULTS = REPO_ROOT / "bench" / "results"
 #: The issue's target applies to codes with at least this many positive training labels.
 TARGET_MIN_POSITIVES = 40
+#: The model's yes/no compared with coders: auto-applied, p >= 0.5, p >= the per-code decision threshold.
+KAPPA_VARIANTS = ("kappa_model_apply", "kappa_model_0.5", "kappa_model_decision")
 
 
 def embed_units(texts: list[str], cache: Path | None) -> np.ndarray:
@@ -150,6 +154,7 @@ def run_cv(
     proba = np.full((n, k), np.nan)
     decisions = np.full((n, k), "", dtype=object)
     cold = np.zeros((n, k), dtype=bool)
+    yes = np.zeros((n, k), dtype=bool)
     for fold, (train, test) in enumerate(GroupKFold(n_splits=folds).split(X, Y, groups)):
         t0 = time.time()
         model = train_model(
@@ -165,13 +170,14 @@ def run_cv(
         scores = model.score(X[test])
         proba[test] = scores.proba
         decisions[test] = model.decide(scores)
+        yes[test] = model.policy.is_positive_matrix(model.codes, scores.proba, scores.cold_start)
         cold[test] = scores.cold_start[None, :]
         print(
             f"  fold {fold + 1}/{folds}: {len(train)} train / {len(test)} test articles, "
             f"{len(model.learned_codes)} codes trained, {time.time() - t0:.0f}s",
             flush=True,
         )
-    return {"proba": proba, "decisions": decisions, "cold": cold}
+    return {"proba": proba, "decisions": decisions, "cold": cold, "yes": yes}
 
 
 def code_metrics(
@@ -179,6 +185,7 @@ def code_metrics(
     y: np.ndarray,
     proba: np.ndarray,
     decisions: np.ndarray,
+    yes: np.ndarray,
     units: list[str],
     labels: dict[str, dict[tuple[str, str], int]],
 ) -> dict:
@@ -193,6 +200,9 @@ def code_metrics(
     denom = int((pred_half & known).sum()) + positives
     kappa_apply = model_human_kappa(labels, code, dict(zip(units, applied.astype(int).tolist(), strict=True)))
     kappa_half = model_human_kappa(labels, code, dict(zip(units, pred_half.astype(int).tolist(), strict=True)))
+    kappa_decision = model_human_kappa(labels, code, dict(zip(units, yes.astype(int).tolist(), strict=True)))
+    tp_yes = int((yes & (y == 1)).sum())
+    denom_yes = int((yes & known).sum()) + positives
     hh, hh_n = human_human_kappa(labels, code)
     return {
         "positives": positives,
@@ -205,6 +215,8 @@ def code_metrics(
         "f1_at_0.5": 2 * tp_half / denom if denom else None,
         "kappa_model_apply": kappa_apply,
         "kappa_model_0.5": kappa_half,
+        "f1_at_decision": 2 * tp_yes / denom_yes if denom_yes else None,
+        "kappa_model_decision": kappa_decision,
         "kappa_human_human": hh,
         "human_pairs_units": hh_n,
     }
@@ -271,7 +283,7 @@ def evaluate(limit: int | None = None, folds: int = 5, cache: bool = True) -> di
 
     per_code: dict[str, dict] = {}
     for j, code in enumerate(codebook.code_ids):
-        m = code_metrics(code, Y[:, j], oof["proba"][:, j], oof["decisions"][:, j], units, labels)
+        m = code_metrics(code, Y[:, j], oof["proba"][:, j], oof["decisions"][:, j], oof["yes"][:, j], units, labels)
         m["cold_start_share"] = float(oof["cold"][:, j].mean())
         m["raw_positive_rows"] = sum(1 for d in examples.decisions if d.code == code and d.applied)
         per_code[code] = m
@@ -288,7 +300,7 @@ def evaluate(limit: int | None = None, folds: int = 5, cache: bool = True) -> di
         c for c in targeted if per_code[c]["apply_precision"] is None or per_code[c]["apply_precision"] >= 0.90
     ]
     kappa_ok = {}
-    for variant in ("kappa_model_apply", "kappa_model_0.5"):
+    for variant in KAPPA_VARIANTS:
         kappa_ok[variant] = [
             c
             for c in targeted
@@ -307,6 +319,10 @@ def evaluate(limit: int | None = None, folds: int = 5, cache: bool = True) -> di
         "targeted_codes": targeted,
         "precision_target_met": precision_ok,
         "kappa_target_met": kappa_ok,
+        "kappa_mean_targeted": {
+            variant: _mean([per_code[c][variant] for c in targeted])
+            for variant in (*KAPPA_VARIANTS, "kappa_human_human")
+        },
         "cold_start": cold,
     }
 
@@ -317,6 +333,11 @@ def coldstart_decisions(coldstart: ColdStartScorer, proba: np.ndarray, config: T
 
     policy = DecisionPolicy(cold_start_review=max(COLD_START_REVIEW, config.review_floor))
     return policy.decide_matrix(coldstart.codes, proba, np.ones(len(coldstart.codes), dtype=bool))
+
+
+def _mean(values: list[float | None]) -> float | None:
+    valid = [v for v in values if v is not None]
+    return float(np.mean(valid)) if valid else None
 
 
 def _f(v, digits: int = 2) -> str:
@@ -332,15 +353,15 @@ def render(results: dict) -> str:
         "(weighted by articles) of Cohen's kappa between model and coder; human = mean pairwise coder kappa.",
         "",
         "| code | pos | raw pos | cold share | applied | apply P | apply R | review share | F1@0.5 "
-        "| κ model(apply) | κ model(p≥.5) | κ human |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| F1@decision | κ model(apply) | κ model(p≥.5) | κ model(decision) | κ human |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for code, m in results["per_code"].items():
         lines.append(
             f"| {code} | {m['positives']} | {m['raw_positive_rows']} | {_f(m['cold_start_share'])} | {m['applied']} "
             f"| {_f(m['apply_precision'])} | {_f(m['apply_recall'])} | {_f(m['review_share'])} "
-            f"| {_f(m['f1_at_0.5'])} | {_f(m['kappa_model_apply'])} | {_f(m['kappa_model_0.5'])} "
-            f"| {_f(m['kappa_human_human'])} |"
+            f"| {_f(m['f1_at_0.5'])} | {_f(m['f1_at_decision'])} | {_f(m['kappa_model_apply'])} "
+            f"| {_f(m['kappa_model_0.5'])} | {_f(m['kappa_model_decision'])} | {_f(m['kappa_human_human'])} |"
         )
     o, t = results["overall"], results["overall_targeted"]
     lines += [
@@ -352,9 +373,16 @@ def render(results: dict) -> str:
         f"review share {_f(t['review_share'])}",
         f"  precision ≥ 0.90 (or nothing applied): {len(results['precision_target_met'])}/"
         f"{len(results['targeted_codes'])} codes",
-        f"  κ model(apply) ≥ κ human: {len(results['kappa_target_met']['kappa_model_apply'])}/"
-        f"{len(results['targeted_codes'])}; κ model(p≥.5) ≥ κ human: "
-        f"{len(results['kappa_target_met']['kappa_model_0.5'])}/{len(results['targeted_codes'])}",
+        "  κ model ≥ κ human (codes): "
+        + "; ".join(
+            f"{v.removeprefix('kappa_model_')} {len(results['kappa_target_met'][v])}/{len(results['targeted_codes'])}"
+            for v in KAPPA_VARIANTS
+        ),
+        "  mean κ over these codes: "
+        + ", ".join(
+            f"{v.removeprefix('kappa_model_').removeprefix('kappa_')} {_f(m)}"
+            for v, m in results["kappa_mean_targeted"].items()
+        ),
         "",
         "## Cold start (codebook text only, no training; all articles)",
         "",

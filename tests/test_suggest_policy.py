@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from pipeline.suggest.estimator import CodeSuggester
-from pipeline.suggest.policy import CodeThresholds, DecisionPolicy, choose_thresholds
+from pipeline.suggest.policy import CodeThresholds, DecisionPolicy, choose_decision_threshold, choose_thresholds
 from pipeline.suggest.priority import near_duplicate_groups, review_priority, theme_coverage, uncertainty
 from pipeline.suggest.training import cross_val_code_proba
 
@@ -103,3 +103,44 @@ def test_near_duplicates_share_a_group() -> None:
     base = rng.normal(size=(3, 16))
     X = np.vstack([base[0], base[1], base[0] + 0.01, base[2], base[1] * 1.5])
     assert near_duplicate_groups(X).tolist() == [0, 1, 0, 3, 1]
+
+
+def test_decision_threshold_chosen_on_cv_predictions_agrees_better_than_half_on_new_data() -> None:
+    """A rare, weakly separable code: calibrated probabilities rarely reach 0.5, so "p >= 0.5" says no to
+    almost every positive; the kappa-maximising cut chosen on cross-validated scores does better."""
+
+    def rare(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        y = (rng.random(n) < 0.08).astype(np.int64)
+        X = rng.normal(size=(n, 6))
+        X[:, 0] += 1.5 * y
+        return X, y[:, None]
+
+    X, Y = rare(800, seed=0)
+    oof = cross_val_code_proba(CodeSuggester(), X, Y, n_splits=5)
+    report = choose_thresholds(Y[:, 0], oof[:, 0], target_precision=0.9, review_floor=0.15)
+    cut = report.thresholds.decision
+    assert 0.0 < cut < 0.5
+    assert report.kappa_at_decision is not None and report.kappa_at_decision > 0
+
+    from sklearn.metrics import cohen_kappa_score
+
+    model = CodeSuggester().fit(X, Y)
+    X_new, Y_new = rare(4000, seed=1)
+    p = model.predict_code_proba(X_new)[:, 0]
+    policy = DecisionPolicy({"a": report.thresholds})
+    yes = policy.is_positive_matrix(["a"], p[:, None], np.array([False]))[:, 0]
+    assert cohen_kappa_score(Y_new[:, 0], yes) > cohen_kappa_score(Y_new[:, 0], p >= 0.5) + 0.05
+    # The decision threshold never changes apply / review / drop, and survives a round trip.
+    assert CodeThresholds.from_dict(report.thresholds.to_dict()) == report.thresholds
+    assert CodeThresholds.from_dict({"apply": None, "review": 0.2}).decision == 0.5
+
+
+def test_decision_threshold_needs_evidence_and_never_splits_ties() -> None:
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0])
+    p = np.linspace(0.9, 0.1, 8)
+    assert choose_decision_threshold(y, p)[0] == 0.5  # 2 positives: too little evidence to move the cut
+    y = np.r_[np.ones(10, int), np.zeros(10, int)]
+    p = np.r_[np.full(10, 0.3), np.full(10, 0.1)]
+    cut, kappa = choose_decision_threshold(y, p)
+    assert 0.1 < cut < 0.3 and kappa == 1.0

@@ -50,6 +50,7 @@ def build_card(
                 "apply_recall": report.apply_recall,
                 "review_share": report.review_share,
                 "f1_at_0.5": report.f1_at_half,
+                "kappa_at_decision": report.kappa_at_decision,
                 "n_known": report.n_known,
             }
         codes[code.id] = entry
@@ -72,7 +73,9 @@ def build_card(
             "cold_start_top_k": model.policy.cold_start_top_k,
             "note": "apply thresholds reach the target precision on cross-validated predictions "
             "(lower Beta(1,1) bound at training.precision_confidence, or the posterior mean when it is "
-            "null); cold-start scores are never auto-applied",
+            "null); cold-start scores are never auto-applied; the decision threshold (the model's yes/no, "
+            "for agreement with coders) maximises Cohen's kappa on the same predictions and does not "
+            "change apply / review / drop",
         },
         "cold_start": model.coldstart.params(),
         "codes": codes,
@@ -112,8 +115,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- Conflicting coders: {training.get('conflict_rule')}",
         "",
         "| code | theme | mode | positives | negatives | apply ≥ | review ≥ | CV precision | CV recall "
-        "| CV review share | CV F1@0.5 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CV review share | CV F1@0.5 | yes ≥ | CV κ@yes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for code, entry in card.get("codes", {}).items():
         t = entry.get("thresholds", {})
@@ -122,7 +125,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             f"| {code} | {entry.get('theme')} | {entry.get('mode')} | {entry.get('n_positive')} "
             f"| {entry.get('n_negative')} | {_fmt(t.get('apply'))} | {_fmt(t.get('review'))} "
             f"| {_fmt(cv.get('apply_precision'))} | {_fmt(cv.get('apply_recall'))} "
-            f"| {_fmt(cv.get('review_share'))} | {_fmt(cv.get('f1_at_0.5'))} |"
+            f"| {_fmt(cv.get('review_share'))} | {_fmt(cv.get('f1_at_0.5'))} "
+            f"| {_fmt(t.get('decision'))} | {_fmt(cv.get('kappa_at_decision'))} |"
         )
     lines += ["", "## Limitations", ""] + [f"- {item}" for item in card.get("limitations", [])]
     return "\n".join(lines) + "\n"

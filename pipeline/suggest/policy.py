@@ -18,6 +18,13 @@ How thresholds are chosen (``choose_thresholds``):
   cautious and sends items to review instead. If no threshold qualifies, the code is never auto-applied.
 - **review**: everything between ``review_floor`` and the apply threshold goes to a person; below the
   floor the suggestion is dropped.
+- **decision** (``choose_decision_threshold``): the model's plain yes/no for a code, used wherever a
+  binary answer is needed (agreement with human coders, F1), is "yes when p >= decision". It is the
+  cut-off that maximises Cohen's kappa against the resolved labels on the same cross-validated
+  predictions. Why not 0.5: class weighting and calibration put a rare code's probabilities far from
+  0.5, so a fixed 0.5 says "no" to almost every positive of a rare code (or "yes" too often after
+  re-weighting); kappa rewards agreement beyond chance, which is what is compared with human coders.
+  The decision threshold does not change apply / review / drop.
 
 Cold-start scores (no trained model for the code) are never auto-applied: their probabilities are
 rough, so they are at most queued for review.
@@ -35,24 +42,43 @@ import numpy as np
 Decision = Literal["apply", "review", "drop"]
 DECISIONS: tuple[Decision, ...] = ("apply", "review", "drop")
 
+#: The yes/no cut-off used when none was chosen (too little evidence, or an old model card).
+DEFAULT_DECISION = 0.5
+#: Fewer known labels (or positives / negatives) than this: keep ``DEFAULT_DECISION``.
+MIN_DECISION_EVIDENCE = 5
+
 #: Beta prior (successes, failures) used to smooth precision estimates when choosing thresholds.
 PRECISION_PRIOR = (1.0, 1.0)
 
 
 @dataclass(frozen=True)
 class CodeThresholds:
-    """Decision thresholds of one code. ``apply`` is ``inf`` when the code is never auto-applied."""
+    """Decision thresholds of one code. ``apply`` is ``inf`` when the code is never auto-applied.
+
+    ``decision`` is the cut-off of the model's binary yes/no (see the module docstring); it defaults to
+    0.5 so that cards written before it existed still load.
+    """
 
     apply: float
     review: float
+    decision: float = DEFAULT_DECISION
 
     def to_dict(self) -> dict[str, float | None]:
-        return {"apply": None if math.isinf(self.apply) else self.apply, "review": self.review}
+        return {
+            "apply": None if math.isinf(self.apply) else self.apply,
+            "review": self.review,
+            "decision": self.decision,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CodeThresholds:
         apply = data.get("apply")
-        return cls(apply=math.inf if apply is None else float(apply), review=float(data["review"]))
+        decision = data.get("decision")
+        return cls(
+            apply=math.inf if apply is None else float(apply),
+            review=float(data["review"]),
+            decision=DEFAULT_DECISION if decision is None else float(decision),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,7 @@ class ThresholdReport:
     apply_recall: float
     review_share: float
     f1_at_half: float
+    kappa_at_decision: float | None = None  # on the predictions it was tuned on, so optimistic
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,6 +112,57 @@ def _smoothed_precision(tp: np.ndarray, n: np.ndarray, confidence: float | None 
     from scipy.stats import beta
 
     return beta.ppf(1.0 - confidence, tp + a, n - tp + b)
+
+
+def choose_decision_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float | None]:
+    """The yes/no cut-off maximising Cohen's kappa of "p >= t" against ``y_true``, and that kappa.
+
+    Candidate cut-offs lie midway between consecutive distinct probabilities (so a tie is never split
+    and a new score equal to a training score is not decided by float noise). With fewer than
+    ``MIN_DECISION_EVIDENCE`` positives or negatives, or when no cut-off agrees better than chance,
+    ``DEFAULT_DECISION`` is kept and its kappa returned (None when undefined).
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    if y_true.shape != proba.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and proba must be 1-D of equal length, got {y_true.shape} and {proba.shape}")
+    n_pos = int(y_true.sum())
+    n_neg = len(y_true) - n_pos
+    default_kappa = _kappa_at(y_true, proba, DEFAULT_DECISION)
+    if min(n_pos, n_neg) < MIN_DECISION_EVIDENCE:
+        return DEFAULT_DECISION, default_kappa
+    order = np.argsort(-proba, kind="stable")
+    p_sorted, y_sorted = proba[order], y_true[order]
+    last_of_run = np.flatnonzero(np.r_[p_sorted[1:] != p_sorted[:-1], False])
+    if not len(last_of_run):
+        return DEFAULT_DECISION, default_kappa
+    tp = np.cumsum(y_sorted)[last_of_run].astype(np.float64)
+    predicted = (last_of_run + 1).astype(np.float64)
+    kappa = _kappa_from_counts(tp, predicted - tp, n_pos - tp, n_neg - (predicted - tp))
+    best = int(np.argmax(kappa))
+    if not kappa[best] > 0:
+        return DEFAULT_DECISION, default_kappa
+    i = last_of_run[best]
+    return float((p_sorted[i] + p_sorted[i + 1]) / 2), float(kappa[best])
+
+
+def _kappa_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> np.ndarray:
+    """Cohen's kappa of a 2x2 table (vectorised; 0 where it is undefined)."""
+    num = 2.0 * (tp * tn - fp * fn)
+    den = (tp + fp) * (fp + tn) + (tp + fn) * (fn + tn)
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
+
+
+def _kappa_at(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> float | None:
+    if not len(y_true):
+        return None
+    yes = proba >= threshold
+    tp = float((yes & (y_true == 1)).sum())
+    fp = float((yes & (y_true == 0)).sum())
+    fn = float((~yes & (y_true == 1)).sum())
+    tn = float((~yes & (y_true == 0)).sum())
+    den = (tp + fp) * (fp + tn) + (tp + fn) * (fn + tn)
+    return 2.0 * (tp * tn - fp * fn) / den if den > 0 else None
 
 
 def choose_thresholds(
@@ -116,12 +194,14 @@ def choose_thresholds(
         if ok.any():
             apply_t = float(p_sorted[np.flatnonzero(ok)[-1]])
     review_t = min(review_floor, apply_t)
-    thresholds = CodeThresholds(apply=apply_t, review=review_t)
+    decision_t, decision_kappa = choose_decision_threshold(y_true, proba)
+    thresholds = CodeThresholds(apply=apply_t, review=review_t, decision=decision_t)
     return ThresholdReport(
         thresholds=thresholds,
         n_known=len(y_true),
         n_positive=int(y_true.sum()),
         **_performance(y_true, proba, thresholds),
+        kappa_at_decision=decision_kappa,
     )
 
 
@@ -169,6 +249,16 @@ class DecisionPolicy:
         if probability >= t.review:
             return "review"
         return "drop"
+
+    def is_positive_matrix(self, codes: Sequence[str], proba: np.ndarray, cold_start: np.ndarray) -> np.ndarray:
+        """The model's binary yes/no per (unit, code): ``proba >= decision`` of each code.
+
+        For agreement with human coders and other yes/no measures; it is not the apply decision. Codes
+        without a trained model (or flagged as cold start) use ``DEFAULT_DECISION``.
+        """
+        proba = np.asarray(proba, dtype=np.float64)
+        cuts = np.array([self.thresholds_for(c, bool(cold_start[j])).decision for j, c in enumerate(codes)])
+        return proba >= cuts[None, :]
 
     def decide_matrix(self, codes: Sequence[str], proba: np.ndarray, cold_start: np.ndarray) -> np.ndarray:
         """Decisions for a (n_units, n_codes) probability matrix; ``cold_start`` is per code (bool)."""
