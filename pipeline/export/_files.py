@@ -52,3 +52,18 @@ def iso_utc(value: dt.datetime | None) -> str | None:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SummaryDict:
+    """``to_dict`` for export summaries: JSON-ready, and only the file's name (its folder may identify)."""
+
+    path: Path
+    coding_sources: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        data = asdict(self)  # type: ignore[call-overload]
+        data["path"] = self.path.name
+        data["coding_sources"] = list(self.coding_sources)
+        return data

@@ -38,9 +38,9 @@ import re
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from xml.etree import ElementTree as ET
 
 from sqlalchemy.orm import Session
@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from pipeline.codebook import Codebook
 from pipeline.errors import ExportError
 from pipeline.export import guids
-from pipeline.export._files import atomic_output, iso_utc, naming
+from pipeline.export._files import SummaryDict, atomic_output, iso_utc, naming
 from pipeline.export.codebook_xml import project_codebook
 from pipeline.export.records import (
     ADJUDICATION,
@@ -82,7 +82,7 @@ _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff
 
 
 @dataclass(frozen=True)
-class QdpxSummary:
+class QdpxSummary(SummaryDict):
     """Counts of what an export wrote (what the audit row and the CLI report; no text)."""
 
     path: Path
@@ -96,11 +96,6 @@ class QdpxSummary:
     resolve: str
     coding_sources: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["path"] = self.path.name
-        data["coding_sources"] = list(self.coding_sources)
-        return data
 
 
 # --------------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.codebook import Codebook
 from pipeline.errors import ExportError
-from pipeline.export._files import atomic_output, iso_utc, naming
+from pipeline.export._files import SummaryDict, atomic_output, iso_utc, naming
 from pipeline.export.records import (
     ADJUDICATION,
     ALL_SOURCES,
@@ -105,7 +105,7 @@ AGREEMENT_COLUMNS: tuple[str, ...] = ("unit_id", "code", "coder", "applied")
 
 
 @dataclass(frozen=True)
-class CsvSummary:
+class CsvSummary(SummaryDict):
     """What a CSV export wrote (what the audit row and the CLI report; no text)."""
 
     path: Path
@@ -115,11 +115,6 @@ class CsvSummary:
     include_text: bool
     coding_sources: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["path"] = self.path.name
-        data["coding_sources"] = list(self.coding_sources)
-        return data
 
 
 @dataclass(frozen=True)
