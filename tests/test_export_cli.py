@@ -16,6 +16,7 @@ from pipeline.errors import ExportError
 from pipeline.store.db import session_scope
 from pipeline.store.models import AuditLog
 from tests.conftest import eval_path
+from tests.test_export_csv import HOSTILE_TEXT, plant_hostile_values
 from tests.test_export_fixtures import SeededProject, seed_project
 
 runner = CliRunner()
@@ -84,3 +85,26 @@ def test_export_csv_rejects_bad_options(seeded: SeededProject, db_url: str, tmp_
     missing_dir = runner.invoke(app, ["export", "csv", str(tmp_path / "nope" / "x.csv")])
     assert isinstance(missing_dir.exception, ExportError) and "does not exist" in str(missing_dir.exception)
     assert not out.exists() and _audit(db_url) == []
+
+
+def test_export_csv_command_is_formula_safe_unless_raw_cells(
+    seeded: SeededProject, db_url: str, tmp_path: Path
+) -> None:
+    seg_id = plant_hostile_values(db_url, seeded)
+    texts = {}
+    for flags in ([], ["--raw-cells"], ["--formula-safe"]):
+        out = tmp_path / f"codings{len(texts)}.csv"
+        result = runner.invoke(app, ["export", "csv", str(out), *flags])
+        assert result.exit_code == 0, result.output
+        assert ("raw cells" in result.output) == (flags == ["--raw-cells"])
+        with out.open(encoding="utf-8", newline="") as handle:
+            texts[tuple(flags)] = {r["text"] for r in csv.DictReader(handle) if r["segment_id"] == str(seg_id)}
+    assert texts[()] == texts[("--formula-safe",)] == {"'" + HOSTILE_TEXT}
+    assert texts[("--raw-cells",)] == {HOSTILE_TEXT}
+    assert [(r.details["formula_safe"], r.details["neutralised_cells"] > 0) for r in _audit(db_url)] == [
+        (True, True),
+        (False, False),
+        (True, True),
+    ]
+    help_text = runner.invoke(app, ["export", "csv", "--help"]).output
+    assert "--raw-cells" in help_text and "--formula-safe" in help_text

