@@ -46,7 +46,7 @@ from pipeline.codebook import Codebook, load_codebook  # noqa: E402
 from pipeline.suggest.coldstart import ColdStartScorer  # noqa: E402
 from pipeline.suggest.estimator import UNKNOWN  # noqa: E402
 from pipeline.suggest.examples import ExampleSet, read_examples  # noqa: E402
-from pipeline.suggest.files import training_matrix  # noqa: E402
+from pipeline.suggest.files import training_matrix, training_shares  # noqa: E402
 from pipeline.suggest.priority import near_duplicate_groups  # noqa: E402
 from pipeline.suggest.training import TrainingConfig, train_model  # noqa: E402
 
@@ -144,6 +144,8 @@ def run_cv(
     codebook: Codebook,
     X: np.ndarray,
     Y: np.ndarray,
+    Y_fit: np.ndarray,
+    texts: list[str],
     groups: np.ndarray,
     coldstart: ColdStartScorer,
     config: TrainingConfig,
@@ -161,13 +163,15 @@ def run_cv(
             codebook,
             X[train],
             Y[train],
+            texts=[texts[i] for i in train],
+            Y_fit=Y_fit[train],
             coldstart=copy.deepcopy(coldstart),
             embedding_model="eval",
             groups=groups[train],
             config=config,
             version=f"eval-fold{fold}",
         )
-        scores = model.score(X[test])
+        scores = model.score(X[test], texts=[texts[i] for i in test])
         proba[test] = scores.proba
         decisions[test] = model.decide(scores)
         yes[test] = model.policy.is_positive_matrix(model.codes, scores.proba, scores.cold_start)
@@ -255,7 +259,9 @@ def _micro(rows: list[dict]) -> dict:
     }
 
 
-def evaluate(limit: int | None = None, folds: int = 5, cache: bool = True) -> dict:
+def evaluate(
+    limit: int | None = None, folds: int = 5, cache: bool = True, lexical: bool = True, soft_labels: bool = True
+) -> dict:
     """Run the whole measurement and return the results dictionary."""
     codebook = load_codebook(DATA_DIR / "codebook.yaml")
     examples = read_examples(DATA_DIR / "examples.csv.gz", known_codes=set(codebook.code_ids))
@@ -266,10 +272,13 @@ def evaluate(limit: int | None = None, folds: int = 5, cache: bool = True) -> di
             decisions=[d for d in examples.decisions if d.unit in keep],
         )
     units, Y = training_matrix(examples, codebook.code_ids)
-    X = embed_units([examples.units[u] for u in units], RESULTS / "narrative_frames_embeddings.npz" if cache else None)
+    texts = [examples.units[u] for u in units]
+    Y_fit = training_shares(examples, units, codebook.code_ids) if soft_labels else Y.astype(float)
+    X = embed_units(texts, RESULTS / "narrative_frames_embeddings.npz" if cache else None)
     groups = near_duplicate_groups(X)
     labels = coder_labels(examples)
-    config = TrainingConfig()  # the project defaults: target precision 0.90, review floor 0.15, min 10
+    # The project defaults (target precision 0.90, review floor 0.15, min 10, lexical channel on).
+    config = TrainingConfig(lexical=lexical)
 
     from pipeline.embed import get_embedder
 
@@ -279,7 +288,7 @@ def evaluate(limit: int | None = None, folds: int = 5, cache: bool = True) -> di
         f"{len(labels)} coders; {folds}-fold CV grouped by article",
         flush=True,
     )
-    oof = run_cv(codebook, X, Y, groups, coldstart, config, folds)
+    oof = run_cv(codebook, X, Y, Y_fit, texts, groups, coldstart, config, folds)
 
     per_code: dict[str, dict] = {}
     for j, code in enumerate(codebook.code_ids):
@@ -408,18 +417,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N articles (quick check)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    parser.add_argument("--no-lexical", action="store_true", help="embeddings only (no TF-IDF word channel)")
+    parser.add_argument(
+        "--hard-labels", action="store_true", help="fit on majority labels (ties dropped) instead of vote shares"
+    )
+    parser.add_argument("--tag", default="", help="suffix for the result files (e.g. an ablation name)")
     args = parser.parse_args(argv)
     if not DATA_DIR.exists():
         print(f"shared eval data not found at {DATA_DIR}; skipping (see ../shared/eval/README.md)")
         return 0
     t0 = time.time()
-    results = evaluate(limit=args.limit, folds=args.folds, cache=not args.no_cache)
+    results = evaluate(
+        limit=args.limit,
+        folds=args.folds,
+        cache=not args.no_cache,
+        lexical=not args.no_lexical,
+        soft_labels=not args.hard_labels,
+    )
+    results["variant"] = {"lexical": not args.no_lexical, "soft_labels": not args.hard_labels}
     report = render(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "eval_suggest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "eval_suggest.md").write_text(report, encoding="utf-8")
+    stem = "eval_suggest" + (f"_{args.tag}" if args.tag else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"{stem}.md").write_text(report, encoding="utf-8")
     print(report)
-    print(f"({time.time() - t0:.0f}s; written to {RESULTS / 'eval_suggest.md'} and .json)")
+    print(f"({time.time() - t0:.0f}s; written to {RESULTS / stem}.md and .json)")
     return 0
 
 

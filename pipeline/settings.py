@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     review_floor: float = Field(default=0.15, ge=0.0, le=1.0)
     min_positive_examples: int = Field(default=10, description="Below this a code stays in cold-start mode.")
     retrain_min_new_decisions: int = 50
+    lexical_features: bool = Field(
+        default=True,
+        description="Blend a TF-IDF word channel (fitted on anonymised text, alphabetic words seen in at least "
+        "lexical_min_df units; stored in the model artefact) with the embeddings.",
+    )
+    lexical_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of the word channel in the blend.")
+    lexical_min_df: int = Field(default=2, ge=2, description="A word must occur in this many training units.")
 
     # --- review --------------------------------------------------------------------------------------
     blind_share: float = Field(default=0.15, ge=0.0, le=1.0)

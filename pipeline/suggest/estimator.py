@@ -12,6 +12,12 @@ Why this design:
 - **Unknown labels are masked, not negative.** Human-coded examples rarely cover every code for every
   unit: a coder who marks "risk_online" says nothing about "family_support". In a 2-D label matrix,
   ``-1`` marks "unknown" and that cell is left out of that code's training set only.
+- **Soft labels for split coders.** A 2-D target may hold the *share* of coders who applied the code
+  (0.5 when one of two did). Such a unit is fitted twice, as applied with weight ``share`` and as not
+  applied with weight ``1 - share``, in the logistic regression and in its calibration, so the
+  probability estimates how likely a coder is to apply the code instead of discarding every tie.
+- **Sparse input.** ``X`` may be a SciPy sparse matrix (the lexical channel in
+  :mod:`pipeline.suggest.lexical` fits this same estimator on TF-IDF features).
 - **Too little evidence means no model.** A code with fewer than ``min_positive`` positive (or negative)
   known labels gets no classifier; its column predicts the observed base rate and ``learned_`` is False,
   so the caller (see :mod:`pipeline.suggest.model`) scores it with the cold-start scorer instead.
@@ -33,7 +39,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -43,6 +49,14 @@ UNKNOWN = -1
 
 #: Upper bound on solver iterations; embeddings are normalised, so lbfgs converges well before this.
 _MAX_ITER = 2000
+
+
+def _is_label_matrix(y: np.ndarray) -> bool:
+    """Whether every value is -1 (unknown) or a label / vote share in [0, 1]."""
+    if y.dtype.kind not in "biuf":
+        return False
+    values = np.asarray(y, dtype=np.float64)
+    return bool(np.isfinite(values).all() and ((values == UNKNOWN) | ((values >= 0) & (values <= 1))).all())
 
 
 class CodeSuggester(ClassifierMixin, BaseEstimator):
@@ -63,7 +77,8 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         Folds for calibration; reduced automatically when a code has fewer examples of a class.
     min_positive : int, default=1
         A code needs at least this many known positive and known negative labels to get a model;
-        otherwise its column predicts the base rate and ``learned_[j]`` is False.
+        otherwise its column predicts the base rate and ``learned_[j]`` is False. With soft labels a unit
+        counts as positive evidence when its share is above 0 and as negative evidence when below 1.
 
     Attributes
     ----------
@@ -75,7 +90,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
     learned_ : ndarray of bool
         Whether each column has a fitted classifier.
     base_rate_ : ndarray of float
-        Share of known-positive labels per column (what unlearned columns predict).
+        Mean known label (share of coders applying) per column (what unlearned columns predict).
     n_positive_, n_negative_ : ndarray of int
         Known positive / negative labels per column.
     n_features_in_ : int
@@ -101,6 +116,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         tags.target_tags.multi_output = True
+        tags.input_tags.sparse = True
         return tags
 
     def _validate_params_values(self) -> None:
@@ -119,11 +135,11 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
     def fit(self, X: ArrayLike, y: ArrayLike) -> CodeSuggester:
         """Fit one calibrated classifier per code.
 
-        ``y`` is either a 2-D matrix (n_samples, n_codes) with values 1 (applied), 0 (not applied) and
-        -1 (unknown), or a 1-D vector of class labels.
+        ``y`` is either a 2-D matrix (n_samples, n_codes) with values 1 (applied), 0 (not applied), a
+        share of coders in between, and -1 (unknown), or a 1-D vector of class labels.
         """
         self._validate_params_values()
-        X, y = validate_data(self, X, y, multi_output=True, dtype=np.float64)
+        X, y = validate_data(self, X, y, multi_output=True, dtype=np.float64, accept_sparse="csr")
         y = np.asarray(y)
         indicator = self._binarise(y)
         self.estimators_ = []
@@ -132,10 +148,10 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
             column = indicator[:, j]
             known = column != UNKNOWN
             yj = column[known]
-            pos, neg = int((yj == 1).sum()), int((yj == 0).sum())
+            pos, neg = int((yj > 0).sum()), int((yj < 1).sum())
             n_pos.append(pos)
             n_neg.append(neg)
-            base_rate.append(pos / (pos + neg) if pos + neg else 0.0)
+            base_rate.append(float(yj.mean()) if len(yj) else 0.0)
             if pos >= self.min_positive and neg >= self.min_positive:
                 self.estimators_.append(self._fit_one(X[known], yj))
                 learned.append(True)
@@ -150,7 +166,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
 
     def _binarise(self, y: np.ndarray) -> np.ndarray:
         """Turn the target into an (n, k) matrix of 1/0/-1 and set ``classes_`` and ``multilabel_``."""
-        if y.ndim == 2 and y.shape[1] == 1 and not np.isin(y, (UNKNOWN, 0, 1)).all():
+        if y.ndim == 2 and y.shape[1] == 1 and not _is_label_matrix(y):
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected; treating it as 1-D.",
                 DataConversionWarning,
@@ -164,26 +180,51 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
             if len(self.classes_) == 2:
                 return (y == self.classes_[1]).astype(np.int64)[:, None]
             return (y[:, None] == self.classes_[None, :]).astype(np.int64)
-        if y.dtype.kind not in "biuf" or not np.isin(y, (UNKNOWN, 0, 1)).all():
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"a 2-D target must be numeric, got dtype {y.dtype}")
+        values = np.asarray(y, dtype=np.float64)
+        if not _is_label_matrix(values):
             raise ValueError(
-                "a 2-D target must hold 1 (applied), 0 (not applied) or -1 (unknown); "
-                f"got values outside that set (dtype {y.dtype})"
+                "a 2-D target must hold 1 (applied), 0 (not applied), a share of coders in between, "
+                "or -1 (unknown); got values outside that set"
             )
         self.multilabel_ = True
         self.classes_ = np.arange(y.shape[1])
-        return y.astype(np.int64)
+        return values
 
-    def _fit_one(self, X: np.ndarray, y: np.ndarray) -> LogisticRegression | CalibratedClassifierCV:
+    def _fit_one(self, X, y: np.ndarray) -> LogisticRegression | CalibratedClassifierCV:
+        """Fit one code; a soft label ``0 < y < 1`` becomes a weighted positive and a weighted negative row.
+
+        The two copies of a split unit must stay in the same calibration fold: otherwise the calibrator
+        would score a copy the model has just been fitted on as the opposite label, learn that high
+        scores mean "no", and invert the probabilities.
+        """
+        soft = (y > 0) & (y < 1)
+        units = np.arange(len(y))
+        if soft.any():
+            units = np.r_[units, np.flatnonzero(soft)]
+            y_hard = np.r_[(y > 0).astype(np.int64), np.zeros(int(soft.sum()), dtype=np.int64)]
+            sample_weight = np.r_[np.where(soft, y, 1.0), 1.0 - y[soft]]
+            X = X[units]
+        else:
+            y_hard, sample_weight = y.astype(np.int64), None
         base = LogisticRegression(
             C=self.C,
             class_weight=self.class_weighting,
             max_iter=_MAX_ITER,
         )
-        folds = min(self.calibration_cv, int(y.sum()), int((1 - y).sum()))
+        folds = min(self.calibration_cv, int(y_hard.sum()), int((1 - y_hard).sum()))
         if self.calibration is None or folds < 2:
-            return clone(base).fit(X, y)
-        cv = StratifiedKFold(n_splits=folds, shuffle=False)
-        return CalibratedClassifierCV(base, method=self.calibration, cv=cv).fit(X, y)
+            return clone(base).fit(X, y_hard, sample_weight=sample_weight)
+        if sample_weight is None:
+            cv: StratifiedKFold | list = StratifiedKFold(n_splits=folds, shuffle=False)
+            return CalibratedClassifierCV(base, method=self.calibration, cv=cv).fit(X, y_hard)
+        cv = list(StratifiedGroupKFold(n_splits=folds, shuffle=False).split(X, y_hard, groups=units))
+        calibrated = CalibratedClassifierCV(base, method=self.calibration, cv=cv).fit(
+            X, y_hard, sample_weight=sample_weight
+        )
+        calibrated.cv = folds  # the fold indices were only needed for fitting; do not keep them
+        return calibrated
 
     # -- prediction ----------------------------------------------------------------------------------
     def predict_code_proba(self, X: ArrayLike) -> np.ndarray:
@@ -193,7 +234,7 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         even for a multiclass 1-D target.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse="csr")
         out = np.empty((X.shape[0], len(self.estimators_)), dtype=np.float64)
         for j, est in enumerate(self.estimators_):
             if est is None:

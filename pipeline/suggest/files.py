@@ -21,7 +21,7 @@ from pipeline.embed import Embedder, get_embedder
 from pipeline.errors import InputFileError
 from pipeline.settings import Settings, get_settings
 from pipeline.suggest.examples import ExampleSet, read_examples
-from pipeline.suggest.labels import label_matrix, resolve_labels
+from pipeline.suggest.labels import label_matrix, resolve_labels, resolve_shares, share_matrix
 from pipeline.suggest.model import SuggestionModel
 from pipeline.suggest.priority import near_duplicate_groups
 from pipeline.suggest.training import TrainingConfig, train_model
@@ -33,6 +33,11 @@ def training_matrix(examples: ExampleSet, codes: list[str]) -> tuple[list[str], 
     """Unit ids and their resolved label matrix (codebook order; -1 unknown)."""
     units = list(examples.units)
     return units, label_matrix(units, codes, resolve_labels(examples.decisions))
+
+
+def training_shares(examples: ExampleSet, units: list[str], codes: list[str]) -> np.ndarray:
+    """The coders' vote shares for ``units`` (codebook order; -1 unknown): what the estimators fit."""
+    return share_matrix(units, codes, resolve_shares(examples.decisions))
 
 
 def train_from_files(
@@ -48,13 +53,16 @@ def train_from_files(
     examples = read_examples(examples_path, known_codes=set(codebook.code_ids))
     units, Y = training_matrix(examples, codebook.code_ids)
     embedder = embedder or get_embedder(settings)
-    X = embedder.encode([examples.units[u] for u in units])
+    texts = [examples.units[u] for u in units]
+    X = embedder.encode(texts)
     # Near-duplicate units share a CV group, so thresholds are not tuned on leaked copies.
     groups = near_duplicate_groups(X)
     model = train_model(
         codebook,
         X,
         Y,
+        texts=texts,
+        Y_fit=training_shares(examples, units, codebook.code_ids),
         embedder=embedder,
         groups=groups,
         config=TrainingConfig.from_settings(settings),
@@ -151,8 +159,9 @@ def _write_batch(
     counts: dict[str, int],
 ) -> int:
     """Embed, score and decide one batch of units and write one row per (unit, code)."""
-    X = embedder.encode([text for _, text in batch])
-    scores = model.score(X)
+    texts = [text for _, text in batch]
+    X = embedder.encode(texts)
+    scores = model.score(X, texts=texts)
     decisions = model.decide(scores)
     for i, (unit_id, _) in enumerate(batch):
         for j, code in enumerate(scores.codes):

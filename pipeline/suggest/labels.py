@@ -13,6 +13,14 @@ label per (unit, code), so they are resolved with this rule, applied per (unit, 
    that code's training set rather than guessed.
 5. **Missing is unknown, not negative.** A unit coded for other codes says nothing about this one
    (matrix value ``-1``; see :data:`pipeline.suggest.estimator.UNKNOWN`).
+
+The resolved label is what thresholds are tuned and precision is reported against. The estimator itself
+is fitted on **vote shares** (:func:`resolve_shares`): the same rules 1-2 and 5, but instead of a majority
+the label is the share of coders who applied the code (1 of 2 gives 0.5). Why: on double-coded material
+ties are common (a third of the units of some codes in the Narrative Frames corpus), and a tie is
+evidence that a unit is borderline, not an absence of evidence. Dropping those units throws away the
+most informative examples; a soft label keeps them and teaches the model that such units sit near the
+boundary, so its probability estimates "how likely a coder would apply this code".
 """
 
 from __future__ import annotations
@@ -53,26 +61,66 @@ def _latest(decisions: Sequence[HumanDecision]) -> HumanDecision:
 
 def resolve_labels(decisions: Iterable[HumanDecision]) -> dict[tuple[Hashable, str], int]:
     """Resolve decisions into ``{(unit, code): 1 | 0}``; unknown pairs (ties, none) are absent."""
-    by_pair: dict[tuple[Hashable, str], list[HumanDecision]] = defaultdict(list)
-    for d in decisions:
-        if is_model_decision(d) or d.source not in HUMAN_SOURCES:
-            continue
-        by_pair[(d.unit, d.code)].append(d)
     labels: dict[tuple[Hashable, str], int] = {}
-    for pair, pair_decisions in by_pair.items():
+    for pair, pair_decisions in _pairs(decisions).items():
         adjudications = [d for d in pair_decisions if d.source == "adjudication"]
         if adjudications:
             labels[pair] = int(_latest(adjudications).applied)
             continue
-        per_coder: dict[str, list[HumanDecision]] = defaultdict(list)
-        for d in pair_decisions:
-            per_coder[d.coder].append(d)
-        votes = [_latest(ds).applied for ds in per_coder.values()]
+        votes = _votes(pair_decisions)
         yes = sum(votes)
         no = len(votes) - yes
         if yes != no:
             labels[pair] = int(yes > no)
     return labels
+
+
+def _pairs(decisions: Iterable[HumanDecision]) -> dict[tuple[Hashable, str], list[HumanDecision]]:
+    """Human decisions grouped by (unit, code); model output and non-human sources left out (rule 1)."""
+    by_pair: dict[tuple[Hashable, str], list[HumanDecision]] = defaultdict(list)
+    for d in decisions:
+        if is_model_decision(d) or d.source not in HUMAN_SOURCES:
+            continue
+        by_pair[(d.unit, d.code)].append(d)
+    return by_pair
+
+
+def _votes(pair_decisions: Sequence[HumanDecision]) -> list[bool]:
+    """One vote per coder: their latest decision (rule 3)."""
+    per_coder: dict[str, list[HumanDecision]] = defaultdict(list)
+    for d in pair_decisions:
+        per_coder[d.coder].append(d)
+    return [_latest(ds).applied for ds in per_coder.values()]
+
+
+def resolve_shares(decisions: Iterable[HumanDecision]) -> dict[tuple[Hashable, str], float]:
+    """``{(unit, code): share of coders who applied it}`` (adjudicated pairs: 1.0 or 0.0).
+
+    The soft training label described in the module docstring; pairs no human decided are absent.
+    """
+    shares: dict[tuple[Hashable, str], float] = {}
+    for pair, pair_decisions in _pairs(decisions).items():
+        adjudications = [d for d in pair_decisions if d.source == "adjudication"]
+        if adjudications:
+            shares[pair] = float(_latest(adjudications).applied)
+            continue
+        votes = _votes(pair_decisions)
+        shares[pair] = sum(votes) / len(votes)
+    return shares
+
+
+def share_matrix(
+    units: Sequence[Hashable], codes: Sequence[str], shares: dict[tuple[Hashable, str], float]
+) -> np.ndarray:
+    """An (n_units, n_codes) float matrix of vote shares in [0, 1], ``-1`` where unknown."""
+    S = np.full((len(units), len(codes)), float(UNKNOWN), dtype=np.float64)
+    row = {u: i for i, u in enumerate(units)}
+    col = {c: j for j, c in enumerate(codes)}
+    for (unit, code), value in shares.items():
+        i, j = row.get(unit), col.get(code)
+        if i is not None and j is not None:
+            S[i, j] = value
+    return S
 
 
 def label_matrix(

@@ -8,6 +8,7 @@ On disk (one folder per model version)::
 
     model.json        metadata, codebook, policy thresholds, cold-start calibration (plain JSON)
     estimator.skops   the fitted CodeSuggester, saved with skops (never pickle)
+    lexical.skops     the fitted TextCodeSuggester (word features), when the model has a lexical channel
     coldstart.npz     cold-start prototype vectors (numpy, loaded with allow_pickle=False)
     card.json         the model card (also rendered as card.md for people)
     card.md
@@ -21,10 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import skops.io as sio
@@ -34,14 +35,18 @@ from pipeline.errors import ModelError
 from pipeline.suggest.card import build_card, card_markdown
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.estimator import CodeSuggester
+from pipeline.suggest.lexical import TextCodeSuggester
 from pipeline.suggest.policy import DecisionPolicy
 
 if TYPE_CHECKING:
     from pipeline.embed import Embedder
 
+_E = TypeVar("_E", CodeSuggester, TextCodeSuggester)
+
 ARTEFACT_FORMAT = "qualcode-suggest/1"
 MODEL_FILE = "model.json"
 ESTIMATOR_FILE = "estimator.skops"
+LEXICAL_FILE = "lexical.skops"
 COLDSTART_FILE = "coldstart.npz"
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
@@ -50,6 +55,9 @@ CARD_MD = "card.md"
 #: that loading a tampered file fails instead of instantiating something unexpected.
 TRUSTED_TYPES: tuple[str, ...] = (
     "pipeline.suggest.estimator.CodeSuggester",
+    "pipeline.suggest.lexical.TextCodeSuggester",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.isotonic.IsotonicRegression",
@@ -78,6 +86,10 @@ class SuggestionModel:
     policy: DecisionPolicy
     estimator: CodeSuggester | None = None
     card: dict[str, Any] = field(default_factory=dict)
+    #: Optional second channel on the segment text; its probabilities are blended with the estimator's.
+    text_estimator: TextCodeSuggester | None = None
+    #: Weight of the lexical channel in the blend (0 = embeddings only).
+    lexical_weight: float = 0.5
 
     @property
     def codes(self) -> list[str]:
@@ -94,15 +106,37 @@ class SuggestionModel:
     def learned_codes(self) -> list[str]:
         return [c for c, ok in zip(self.codes, self.learned, strict=True) if ok]
 
-    def score(self, X: np.ndarray, stale_codes: Collection[str] = ()) -> Scores:
-        """Probabilities per code; unlearned and ``stale_codes`` fall back to the cold-start scorer."""
+    @property
+    def uses_text(self) -> bool:
+        """Whether scoring needs the units' text as well as their embeddings."""
+        return self.estimator is not None and self.text_estimator is not None and self.lexical_weight > 0
+
+    def score(self, X: np.ndarray, stale_codes: Collection[str] = (), texts: Sequence[str] | None = None) -> Scores:
+        """Probabilities per code; unlearned and ``stale_codes`` fall back to the cold-start scorer.
+
+        ``texts`` (the anonymised unit texts, in the order of ``X``) are required when the model has a
+        lexical channel: its thresholds were tuned on the blend, so scoring without it is refused.
+        """
         X = np.asarray(X, dtype=np.float32)
         learned = self.learned & ~np.isin(self.codes, list(stale_codes))
         proba = self.coldstart.predict_code_proba(X)
         if self.estimator is not None and learned.any():
-            trained = self.estimator.predict_code_proba(X)
+            trained = blend(
+                self.estimator.predict_code_proba(X),
+                self._lexical_proba(texts, X.shape[0]),
+                self.lexical_weight,
+            )
             proba[:, learned] = trained[:, learned]
         return Scores(codes=list(self.codes), proba=proba, cold_start=~learned)
+
+    def _lexical_proba(self, texts: Sequence[str] | None, n: int) -> np.ndarray | None:
+        if not self.uses_text or self.text_estimator is None:
+            return None
+        if texts is None:
+            raise ModelError(f"model {self.version} scores the text as well as the embeddings; pass the texts")
+        if len(texts) != n:
+            raise ModelError(f"model {self.version}: got {len(texts)} texts for {n} embeddings")
+        return self.text_estimator.predict_code_proba(list(texts))
 
     def decide(self, scores: Scores) -> np.ndarray:
         """``apply`` / ``review`` / ``drop`` for every (unit, code) of ``scores``."""
@@ -130,6 +164,8 @@ class SuggestionModel:
             "policy": self.policy.to_dict(),
             "coldstart": {**self.coldstart.params(), "codes": self.coldstart.codes},
             "has_estimator": self.estimator is not None,
+            "has_lexical": self.text_estimator is not None,
+            "lexical_weight": self.lexical_weight,
         }
         np.savez(
             directory / COLDSTART_FILE,
@@ -138,6 +174,8 @@ class SuggestionModel:
         )
         if self.estimator is not None:
             sio.dump(self.estimator, directory / ESTIMATOR_FILE)
+        if self.text_estimator is not None:
+            sio.dump(self.text_estimator, directory / LEXICAL_FILE)
         _write_json(directory / MODEL_FILE, meta)
         _write_json(directory / CARD_JSON, self.card)
         (directory / CARD_MD).write_text(card_markdown(self.card), encoding="utf-8")
@@ -173,9 +211,12 @@ class SuggestionModel:
             centre=float(cs["centre"]),
             calibrated_on=int(cs.get("calibrated_on", 0)),
         )
-        estimator = _load_estimator(directory / ESTIMATOR_FILE) if meta.get("has_estimator") else None
+        estimator = _load_estimator(directory / ESTIMATOR_FILE, CodeSuggester) if meta.get("has_estimator") else None
         if estimator is not None and len(estimator.learned_) != len(codebook.code_ids):
             raise ModelError(f"{directory / ESTIMATOR_FILE}: estimator has a different number of codes")
+        lexical = _load_estimator(directory / LEXICAL_FILE, TextCodeSuggester) if meta.get("has_lexical") else None
+        if lexical is not None and len(lexical.learned_) != len(codebook.code_ids):
+            raise ModelError(f"{directory / LEXICAL_FILE}: lexical estimator has a different number of codes")
         card_path = directory / CARD_JSON
         card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
         return cls(
@@ -186,10 +227,23 @@ class SuggestionModel:
             policy=DecisionPolicy.from_dict(meta["policy"]),
             estimator=estimator,
             card=card,
+            text_estimator=lexical,
+            lexical_weight=float(meta.get("lexical_weight", 0.5)),
         )
 
 
-def _load_estimator(path: Path) -> CodeSuggester:
+def blend(embedding: np.ndarray, lexical: np.ndarray | None, weight: float) -> np.ndarray:
+    """Weighted mean of the two channels' probabilities (the embedding channel alone without ``lexical``).
+
+    Both channels are calibrated, so their average is a probability too; thresholds are tuned on this
+    very blend of out-of-fold scores (see ``training.train_model``).
+    """
+    if lexical is None or weight <= 0:
+        return embedding
+    return (1.0 - weight) * embedding + weight * lexical
+
+
+def _load_estimator(path: Path, kind: type[_E]) -> _E:
     if not path.is_file():
         raise ModelError(f"{path}: estimator file is missing")
     try:
@@ -200,8 +254,8 @@ def _load_estimator(path: Path) -> CodeSuggester:
     if unexpected:
         raise ModelError(f"{path}: refusing to load untrusted types {unexpected}")
     estimator = sio.load(path, trusted=list(untrusted))
-    if not isinstance(estimator, CodeSuggester):
-        raise ModelError(f"{path}: expected a CodeSuggester, found {type(estimator).__name__}")
+    if not isinstance(estimator, kind):
+        raise ModelError(f"{path}: expected a {kind.__name__}, found {type(estimator).__name__}")
     return estimator
 
 

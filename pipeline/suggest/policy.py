@@ -20,8 +20,10 @@ How thresholds are chosen (``choose_thresholds``):
   floor the suggestion is dropped.
 - **decision** (``choose_decision_threshold``): the model's plain yes/no for a code, used wherever a
   binary answer is needed (agreement with human coders, F1), is "yes when p >= decision". It is the
-  cut-off that maximises Cohen's kappa against the resolved labels on the same cross-validated
-  predictions. Why not 0.5: class weighting and calibration put a rare code's probabilities far from
+  cut-off that maximises Cohen's kappa against the coders on the same cross-validated predictions.
+  When vote shares are given it is kappa against a randomly drawn coder (a unit that 2 of 3 coders
+  applied counts 2/3 yes and 1/3 no, so split units are not left out), otherwise against the
+  resolved labels. Why not 0.5: class weighting and calibration put a rare code's probabilities far from
   0.5, so a fixed 0.5 says "no" to almost every positive of a rare code (or "yes" too often after
   re-weighting); kappa rewards agreement beyond chance, which is what is compared with human coders.
   The decision threshold does not change apply / review / drop.
@@ -117,16 +119,18 @@ def _smoothed_precision(tp: np.ndarray, n: np.ndarray, confidence: float | None 
 def choose_decision_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float | None]:
     """The yes/no cut-off maximising Cohen's kappa of "p >= t" against ``y_true``, and that kappa.
 
+    ``y_true`` holds 1/0 labels or vote shares in [0, 1] (fractional yes counts in the 2x2 table).
+
     Candidate cut-offs lie midway between consecutive distinct probabilities (so a tie is never split
     and a new score equal to a training score is not decided by float noise). With fewer than
     ``MIN_DECISION_EVIDENCE`` positives or negatives, or when no cut-off agrees better than chance,
     ``DEFAULT_DECISION`` is kept and its kappa returned (None when undefined).
     """
-    y_true = np.asarray(y_true, dtype=np.int64)
+    y_true = np.asarray(y_true, dtype=np.float64)
     proba = np.asarray(proba, dtype=np.float64)
     if y_true.shape != proba.shape or y_true.ndim != 1:
         raise ValueError(f"y_true and proba must be 1-D of equal length, got {y_true.shape} and {proba.shape}")
-    n_pos = int(y_true.sum())
+    n_pos = float(y_true.sum())
     n_neg = len(y_true) - n_pos
     default_kappa = _kappa_at(y_true, proba, DEFAULT_DECISION)
     if min(n_pos, n_neg) < MIN_DECISION_EVIDENCE:
@@ -136,7 +140,7 @@ def choose_decision_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[fl
     last_of_run = np.flatnonzero(np.r_[p_sorted[1:] != p_sorted[:-1], False])
     if not len(last_of_run):
         return DEFAULT_DECISION, default_kappa
-    tp = np.cumsum(y_sorted)[last_of_run].astype(np.float64)
+    tp = np.cumsum(y_sorted)[last_of_run]
     predicted = (last_of_run + 1).astype(np.float64)
     kappa = _kappa_from_counts(tp, predicted - tp, n_pos - tp, n_neg - (predicted - tp))
     best = int(np.argmax(kappa))
@@ -157,10 +161,10 @@ def _kappa_at(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> float 
     if not len(y_true):
         return None
     yes = proba >= threshold
-    tp = float((yes & (y_true == 1)).sum())
-    fp = float((yes & (y_true == 0)).sum())
-    fn = float((~yes & (y_true == 1)).sum())
-    tn = float((~yes & (y_true == 0)).sum())
+    tp = float(y_true[yes].sum())
+    fp = float((1.0 - y_true[yes]).sum())
+    fn = float(y_true[~yes].sum())
+    tn = float((1.0 - y_true[~yes]).sum())
     den = (tp + fp) * (fp + tn) + (tp + fn) * (fn + tn)
     return 2.0 * (tp * tn - fp * fn) / den if den > 0 else None
 
@@ -172,11 +176,14 @@ def choose_thresholds(
     target_precision: float,
     review_floor: float,
     confidence: float | None = None,
+    decision_votes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ThresholdReport:
     """Choose the apply and review thresholds of one code from cross-validated predictions.
 
     ``y_true`` holds 1/0 for known labels only (mask unknowns before calling); ``proba`` the matching
-    out-of-fold probabilities.
+    out-of-fold probabilities. ``decision_votes`` = (vote shares, their out-of-fold probabilities), over
+    every unit any coder decided (split ones included), is what the decision cut-off is tuned on; by
+    default it is ``(y_true, proba)``.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     proba = np.asarray(proba, dtype=np.float64)
@@ -194,7 +201,7 @@ def choose_thresholds(
         if ok.any():
             apply_t = float(p_sorted[np.flatnonzero(ok)[-1]])
     review_t = min(review_floor, apply_t)
-    decision_t, decision_kappa = choose_decision_threshold(y_true, proba)
+    decision_t, decision_kappa = choose_decision_threshold(*(decision_votes or (y_true, proba)))
     thresholds = CodeThresholds(apply=apply_t, review=review_t, decision=decision_t)
     return ThresholdReport(
         thresholds=thresholds,

@@ -42,7 +42,14 @@ from pipeline.store.audit import audit
 from pipeline.store.models import Coding, ModelVersion, Segment, Suggestion, Transcript, utcnow
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.examples import ExampleSet
-from pipeline.suggest.labels import HUMAN_SOURCES, HumanDecision, label_matrix, resolve_labels
+from pipeline.suggest.labels import (
+    HUMAN_SOURCES,
+    HumanDecision,
+    label_matrix,
+    resolve_labels,
+    resolve_shares,
+    share_matrix,
+)
 from pipeline.suggest.model import Scores, SuggestionModel, cold_start_model
 from pipeline.suggest.policy import DecisionPolicy
 from pipeline.suggest.priority import (
@@ -280,8 +287,8 @@ class _Scorer:
     def version(self) -> str:
         return self.model.version
 
-    def score(self, X: np.ndarray) -> tuple[Scores, np.ndarray]:
-        base = self.model.score(X, stale_codes=self.stale)
+    def score(self, X: np.ndarray, texts: Sequence[str]) -> tuple[Scores, np.ndarray]:
+        base = self.model.score(X, stale_codes=self.stale, texts=texts)
         codes = self.codebook.code_ids
         proba = np.zeros((X.shape[0], len(codes)))
         cold = np.ones(len(codes), dtype=bool)
@@ -441,8 +448,9 @@ def suggest_for_segments(
         )
 
     embedder = get_embedder(settings)
-    X, _ = embed_texts_cached(session, [s.text for s in todo], embedder)
-    scores, decisions = scorer.score(X)
+    texts = [s.text for s in todo]
+    X, _ = embed_texts_cached(session, texts, embedder)
+    scores, decisions = scorer.score(X, texts)
     leaders = near_duplicate_groups(X)
     queued_groups = _queued_near_duplicates(session, X, embedder.model_name, exclude=set(ids))
     coverage = _theme_coverage(session, scorer.codebook)
@@ -687,8 +695,10 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
     codebook = ensure_active_codebook(session, settings)
     codes = codebook.code_ids
     labels_as_of = utcnow()  # the same naive-UTC clock as Coding.updated_at
-    labels = resolve_labels(human_decisions(session, codes))
-    unit_ids = sorted({unit for unit, _ in labels})
+    decisions = human_decisions(session, codes)
+    labels = resolve_labels(decisions)
+    shares = resolve_shares(decisions)
+    unit_ids = sorted({unit for unit, _ in shares})
     Y = label_matrix(unit_ids, codes, labels)
     enough = ((Y == 1).sum(axis=0) >= settings.min_positive_examples) & (
         (Y == 0).sum(axis=0) >= settings.min_positive_examples
@@ -714,11 +724,14 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
         .all()
     )
     embedder = get_embedder(settings)
-    X, _ = embed_texts_cached(session, [s.text for s in segments], embedder)
+    texts = [s.text for s in segments]
+    X, _ = embed_texts_cached(session, texts, embedder)
     model = train_model(
         codebook,
         X,
         Y,
+        texts=texts,
+        Y_fit=share_matrix(unit_ids, codes, shares),
         embedder=embedder,
         groups=_training_groups(segments, kinds, X),
         config=TrainingConfig.from_settings(settings),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,8 @@ from pipeline.codebook import Codebook
 from pipeline.suggest.card import build_card
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.estimator import UNKNOWN, CodeSuggester
-from pipeline.suggest.model import SuggestionModel
+from pipeline.suggest.lexical import TextCodeSuggester
+from pipeline.suggest.model import SuggestionModel, blend
 from pipeline.suggest.policy import DecisionPolicy, ThresholdReport, choose_thresholds
 
 if TYPE_CHECKING:
@@ -43,6 +45,11 @@ class TrainingConfig:
     precision_confidence: float | None = 0.90
     C: float = 1.0
     random_state: int = 0
+    #: Blend a TF-IDF word channel with the embeddings (needs the texts; see ``pipeline.suggest.lexical``).
+    lexical: bool = True
+    lexical_weight: float = 0.5
+    lexical_C: float = 10.0
+    lexical_min_df: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainingConfig:
@@ -51,11 +58,14 @@ class TrainingConfig:
             precision_confidence=settings.precision_confidence,
             review_floor=settings.review_floor,
             min_positive_examples=settings.min_positive_examples,
+            lexical=settings.lexical_features,
+            lexical_weight=settings.lexical_weight,
+            lexical_min_df=settings.lexical_min_df,
         )
 
 
 def cross_val_code_proba(
-    estimator: CodeSuggester,
+    estimator: CodeSuggester | TextCodeSuggester,
     X: np.ndarray,
     Y: np.ndarray,
     groups: np.ndarray | None = None,
@@ -65,7 +75,8 @@ def cross_val_code_proba(
     """Out-of-fold code probabilities, shape (n_units, n_codes).
 
     ``sklearn.model_selection.cross_val_predict`` cannot be used directly: it requires every fold's
-    model to expose the same classes, and it has no notion of masked labels.
+    model to expose the same classes, and it has no notion of masked labels. ``X`` may be an object
+    array of texts (for the lexical channel).
     """
     n = X.shape[0]
     n_splits = min(n_splits, n if groups is None else len(np.unique(groups)))
@@ -96,6 +107,8 @@ def train_model(
     X: np.ndarray,
     Y: np.ndarray,
     *,
+    texts: Sequence[str] | None = None,
+    Y_fit: np.ndarray | None = None,
     embedder: Embedder | None = None,
     coldstart: ColdStartScorer | None = None,
     embedding_model: str | None = None,
@@ -105,15 +118,26 @@ def train_model(
 ) -> SuggestionModel:
     """Train a complete :class:`SuggestionModel` from unit embeddings ``X`` and labels ``Y``.
 
-    ``Y`` is (n_units, n_codes) in codebook order with 1 / 0 / -1 (unknown). The cold-start scorer comes
-    from ``coldstart`` or is built with ``embedder`` from the codebook text; it is calibrated on the
-    same labels and keeps scoring the codes that have too few examples.
+    ``Y`` is (n_units, n_codes) in codebook order with 1 / 0 / -1 (unknown): the resolved labels that
+    thresholds are tuned and reported against. ``Y_fit`` (same shape, default ``Y``) is what the
+    estimators are fitted on, normally the coders' vote shares (see :mod:`pipeline.suggest.labels`).
+    ``texts`` (the units' anonymised text, in the order of ``X``) add the lexical channel when
+    ``config.lexical`` is on. The cold-start scorer comes from ``coldstart`` or is built with
+    ``embedder`` from the codebook text; it is calibrated on ``Y`` and keeps scoring the codes that have
+    too few examples.
     """
     config = config or TrainingConfig()
     X = np.asarray(X, dtype=np.float32)
     Y = np.asarray(Y, dtype=np.int64)
     if Y.shape != (X.shape[0], len(codebook)):
         raise ValueError(f"labels must be (n_units, n_codes) = ({X.shape[0]}, {len(codebook)}), got {Y.shape}")
+    Y_fit = Y.astype(np.float64) if Y_fit is None else np.asarray(Y_fit, dtype=np.float64)
+    if Y_fit.shape != Y.shape:
+        raise ValueError(f"Y_fit must have the shape of Y {Y.shape}, got {Y_fit.shape}")
+    if texts is not None and len(texts) != X.shape[0]:
+        raise ValueError(f"got {len(texts)} texts for {X.shape[0]} units")
+    use_text = config.lexical and texts is not None and config.lexical_weight > 0
+    text_array = np.array(list(texts), dtype=object) if use_text and texts is not None else None
     if coldstart is None:
         if embedder is None:
             raise ValueError("give either a cold-start scorer or an embedder to build one")
@@ -124,24 +148,36 @@ def train_model(
     coldstart.calibrate(X, Y)
 
     estimator = CodeSuggester(C=config.C, min_positive=config.min_positive_examples)
-    estimator.fit(X, Y)
+    estimator.fit(X, Y_fit)
+    text_estimator: TextCodeSuggester | None = None
+    if text_array is not None:
+        text_estimator = TextCodeSuggester(
+            C=config.lexical_C, min_df=config.lexical_min_df, min_positive=config.min_positive_examples
+        ).fit(text_array, Y_fit)
     reports: dict[str, ThresholdReport] = {}
     # Thresholds need out-of-fold scores from at least two independent groups. With one (every labelled
     # segment from one interview, whose overlapping windows leak into each other) there is no honest way
     # to tune an auto-apply threshold, so every code stays in cold start until a second group arrives.
     n_groups = X.shape[0] if groups is None else len(np.unique(groups))
     if estimator.learned_.any() and X.shape[0] >= 4 and n_groups >= 2:
-        oof = cross_val_code_proba(estimator, X, Y, groups, config.n_splits, config.random_state)
+        oof = cross_val_code_proba(estimator, X, Y_fit, groups, config.n_splits, config.random_state)
+        if text_estimator is not None and text_array is not None:
+            oof_text = cross_val_code_proba(
+                text_estimator, text_array, Y_fit, groups, config.n_splits, config.random_state
+            )
+            oof = blend(oof, oof_text, config.lexical_weight)
         for j, code in enumerate(codebook.code_ids):
             if not estimator.learned_[j]:
                 continue
             known = Y[:, j] != UNKNOWN
+            voted = Y_fit[:, j] != UNKNOWN
             reports[code] = choose_thresholds(
                 Y[known, j],
                 oof[known, j],
                 target_precision=config.target_precision,
                 review_floor=config.review_floor,
                 confidence=config.precision_confidence,
+                decision_votes=(Y_fit[voted, j], oof[voted, j]),
             )
     policy = DecisionPolicy(
         thresholds={code: report.thresholds for code, report in reports.items()},
@@ -152,13 +188,16 @@ def train_model(
         if estimator.learned_[j] and code not in reports:
             estimator.learned_[j] = False
             estimator.estimators_[j] = None
+    learned_any = bool(estimator.learned_.any())
     model = SuggestionModel(
         version=version or _version_id(codebook, X, Y),
         codebook=codebook,
         embedding_model=model_name,
         coldstart=coldstart,
         policy=policy,
-        estimator=estimator if estimator.learned_.any() else None,
+        estimator=estimator if learned_any else None,
+        text_estimator=text_estimator if learned_any else None,
+        lexical_weight=config.lexical_weight if text_estimator is not None else 0.0,
     )
     model.card = build_card(
         model,
@@ -166,6 +205,9 @@ def train_model(
         training={
             "n_units": int(X.shape[0]),
             "n_labels": int((Y != UNKNOWN).sum()),
+            "n_soft_labels": int(((Y_fit > 0) & (Y_fit < 1)).sum()),
+            "label_rule": "fitted on coders' vote shares; thresholds tuned on majority labels (ties excluded)",
+            "lexical": _lexical_card(text_estimator, config) if learned_any else None,
             "embedding_dim": int(X.shape[1]),
             "target_precision": config.target_precision,
             "precision_confidence": config.precision_confidence,
@@ -175,3 +217,16 @@ def train_model(
         },
     )
     return model
+
+
+def _lexical_card(text_estimator: TextCodeSuggester | None, config: TrainingConfig) -> dict[str, object]:
+    """What the model card says about the word channel (never the words themselves)."""
+    if text_estimator is None:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "weight": config.lexical_weight,
+        "vocabulary_size": len(text_estimator.vectorizer_.vocabulary_),
+        "min_df": config.lexical_min_df,
+        "C": config.lexical_C,
+    }
