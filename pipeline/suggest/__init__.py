@@ -1,12 +1,14 @@
-"""Code suggestions: a calibrated multi-label classifier on segment embeddings, cold start from the
-codebook text, a per-code apply / review / drop policy, and skops model artefacts with a model card.
+"""Code suggestions: a calibrated multi-label classifier on segment embeddings blended with word features,
+cold start from the codebook text, a per-code apply / review / drop policy, and skops model artefacts with a
+model card.
 
 Modules (each small, each with its reasons in its docstring):
 
-- ``estimator``  the scikit-learn ``CodeSuggester`` (one calibrated model per code, masked labels)
+- ``estimator``  the scikit-learn ``CodeSuggester`` (one calibrated model per code, masked and soft labels)
+- ``lexical``    ``TextCodeSuggester``: the same classifier on TF-IDF word features, blended with the first
 - ``coldstart``  similarity to the codebook's definitions, include rules and examples
 - ``policy``     per-code thresholds chosen on cross-validated predictions; the decision policy
-- ``labels``     training labels from human decisions and the conflict rule
+- ``labels``     training labels (majority) and vote shares from human decisions; the conflict rule
 - ``examples``   reading the ``unit_id,text,code,coder,applied`` interchange CSV
 - ``training``   fitting, threshold selection and the model card
 - ``model``      the artefact bundle (skops + JSON + npz) and its loading rules
