@@ -111,11 +111,15 @@ def _decide(pg, *keys: str) -> None:  # type: ignore[no-untyped-def]
 
 def _login(pg, username: str) -> None:  # type: ignore[no-untyped-def]
     pg.goto("/login")
-    pg.keyboard.type(username)  # the username field has focus
+    # The username field has focus (autofocus); wait for it, or on a loaded machine the first keys can
+    # arrive before focus does and the log-in fails.
+    pg.locator("#username:focus").wait_for()
+    pg.keyboard.type(username)
     pg.keyboard.press("Tab")
+    pg.locator("#password:focus").wait_for()
     pg.keyboard.type(PASSWORD)
     pg.keyboard.press("Enter")
-    pg.wait_for_url("**/review")
+    pg.wait_for_url("**/review", timeout=60_000)  # Argon2 verification is slow on purpose
 
 
 def test_coder_clears_a_dozen_items_by_keyboard_and_the_lead_sees_them(page, sqlite_url: str,
