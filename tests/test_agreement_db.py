@@ -216,6 +216,35 @@ def test_human_model(project_db, codebook) -> None:  # type: ignore[no-untyped-d
     assert ann.estimates["cohen_kappa"].value is not None
 
 
+def test_model_yes_uses_the_cards_decision_cut_off(project_db, codebook) -> None:  # type: ignore[no-untyped-def]
+    """A trained code's yes/no is its model card's decision threshold; anything else falls back to 0.5."""
+    from pipeline.store.models import ModelVersion
+
+    with session_scope(project_db["url"]) as s:
+        s.add(
+            ModelVersion(
+                version="m1",
+                path="/nonexistent/synthetic-m1",
+                embedding_model="synthetic",
+                card={
+                    "codes": {
+                        "family_risk": {"mode": "model", "thresholds": {"decision": 0.75}},
+                        "online_risk": {"mode": "cold_start", "thresholds": {"decision": 0.95}},
+                    }
+                },
+                stale_codes=[],
+                is_active=True,
+            )
+        )
+    with session_scope(project_db["url"]) as s:
+        model = model_decisions(s, codebook.code_ids)
+    seg0, seg5 = project_db["segments"][0], project_db["segments"][5]
+    # family_risk scored 0.7 everywhere: below this model's cut-off of 0.75, so "no" (it was "yes" at 0.5).
+    assert all(codes["family_risk"] == 0 for codes in model.values())
+    # online_risk is cold start in the card: its 0.95 is ignored and 0.5 applies.
+    assert model[seg0]["online_risk"] == 1 and model[seg5]["online_risk"] == 1
+
+
 def test_disagreements_and_adjudication(project_db, codebook) -> None:  # type: ignore[no-untyped-def]
     segs = project_db["segments"]
     with session_scope(project_db["url"]) as s:

@@ -9,7 +9,9 @@ Semantics (what a "no" is), decided here once for every report, snapshot and das
   explicit ``applied=False`` row is ``0`` too. Blind rows of an item that is not done (for example undone)
   are ignored: the coder has not finished that segment.
 * **The model.** On every segment the model scored (any ``Suggestion`` row), its decision for a code is
-  ``1`` when the suggestion's probability is at least 0.5 or the policy auto-applied it
+  ``1`` when the suggestion's probability reaches that model's yes/no cut-off for the code (the
+  ``decision`` threshold in its model card, tuned for kappa with the coders on cross-validated scores;
+  0.5 for cold-start scores and models without one) or the policy auto-applied it
   (``decision == "apply"``, or a ``Coding`` row with ``source == "model"`` and ``applied``), else ``0``;
   codes without a suggestion row on a scored segment are ``0``. The most recent model version wins when a
   segment was scored more than once.
@@ -46,6 +48,7 @@ from pipeline.store.models import (
     Code,
     CodebookVersion,
     Coding,
+    ModelVersion,
     ReviewItem,
     Segment,
     Suggestion,
@@ -150,6 +153,28 @@ def blind_decisions(
     return out
 
 
+def decision_thresholds(session: Session, versions: Iterable[str]) -> dict[str, dict[str, float]]:
+    """version -> {code: the model's yes/no cut-off} from the model cards of trained codes.
+
+    Cold-start codes, cold-start model versions (which have no ``ModelVersion`` row) and cards written
+    before the cut-off existed are absent, so callers fall back to ``MODEL_THRESHOLD``.
+    """
+    wanted = set(versions)
+    if not wanted:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for version, card in session.execute(
+        select(ModelVersion.version, ModelVersion.card).where(ModelVersion.version.in_(wanted))
+    ):
+        cuts: dict[str, float] = {}
+        for code, entry in ((card or {}).get("codes") or {}).items():
+            decision = ((entry or {}).get("thresholds") or {}).get("decision")
+            if entry.get("mode") == "model" and isinstance(decision, int | float):
+                cuts[str(code)] = float(decision)
+        out[str(version)] = cuts
+    return out
+
+
 def model_decisions(
     session: Session, code_ids: Sequence[str] | None = None, scope: Scope | None = None
 ) -> dict[int, dict[str, int]]:
@@ -174,12 +199,14 @@ def model_decisions(
             continue
         rows.append((int(segment_id), str(code), float(proba), str(decision), str(version)))
         latest_version[int(segment_id)] = (created, str(version))
+    cut_offs = decision_thresholds(session, {version for _, version in latest_version.values()})
     codes = code_universe(session, code_ids)
     out: dict[int, dict[str, int]] = {seg: dict.fromkeys(codes, 0) for seg in latest_version}
     for segment_id, code, proba, decision, version in rows:
         if version != latest_version[segment_id][1]:
             continue
-        out[segment_id][code] = int(proba >= MODEL_THRESHOLD or decision == "apply")
+        cut = cut_offs.get(version, {}).get(code, MODEL_THRESHOLD)
+        out[segment_id][code] = int(proba >= cut or decision == "apply")
     auto = select(Coding.segment_id, Coding.code_key).where(Coding.source == "model", Coding.applied.is_(True))
     for segment_id, code in session.execute(auto):
         if int(segment_id) in out:
