@@ -234,6 +234,52 @@ def test_changed_definition_sends_that_code_back_to_cold_start(db_url: str, proj
     assert not np.allclose(old, expected, rtol=1e-4)
 
 
+def test_queued_suggestions_of_a_changed_or_removed_code_are_scored_again(
+    db_url: str, project: Path, tmp_path: Path
+) -> None:
+    """Regression: after a definition changed, queued suggestions of that code kept the trained model's
+    score (same model version, so re-scoring skipped them) until the next retrain."""
+    from pipeline.suggest import rescore_queued
+
+    settings = Settings()
+    examples = read_examples(write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=12, seed=33)))
+    changed_data = {**SYNTHETIC_CODEBOOK, "themes": [dict(t) for t in SYNTHETIC_CODEBOOK["themes"]]}
+    changed_data["themes"][0]["codes"] = [dict(c) for c in SYNTHETIC_CODEBOOK["themes"][0]["codes"]]
+    changed_data["themes"][0]["codes"][0]["definition"] = "Any mention of websites, apps or online chat rooms."
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        store_examples(session, examples, source_name="ex.csv", content_hash="stale-queue")
+        row = retrain(session, settings)
+        assert row is not None and "online_radicalisation" in row.card["codes"]
+        ids = _interview(session, [t for _, t, _ in synthetic_units(n_per_code=3, seed=34)])
+        suggest_for_segments(session, ids, settings)
+
+        def queued(code: str) -> list[Suggestion]:
+            return session.scalars(
+                select(Suggestion).where(Suggestion.status == "queued", Suggestion.code_key == code)
+            ).all()
+
+        before = {s.segment_id for s in queued("online_radicalisation")}
+        others = {(s.id, s.code_key) for s in queued("family_engagement")}
+        assert before and all(not s.cold_start for s in queued("online_radicalisation"))
+        assert rescore_queued(session, settings).suggestions == 0  # nothing changed: nothing to do
+        store_codebook(session, codebook_from_data(changed_data))
+        assert row.stale_codes == ["online_radicalisation"]
+        again = rescore_queued(session, settings)
+        assert again.model_version == row.version and again.suggestions == len(before)
+        assert all(s.cold_start for s in queued("online_radicalisation"))
+        assert {(s.id, s.code_key) for s in queued("family_engagement")} == others  # untouched
+        assert rescore_queued(session, settings).suggestions == 0  # idempotent
+        # A code removed from the codebook leaves the queue.
+        removed = {**changed_data, "themes": [dict(t) for t in changed_data["themes"]]}
+        removed["themes"][1] = {**removed["themes"][1], "codes": removed["themes"][1]["codes"][:1]}
+        gone = "training_gaps"
+        assert queued(gone)
+        store_codebook(session, codebook_from_data(removed))
+        rescore_queued(session, settings)
+        assert queued(gone) == []
+
+
 def test_near_duplicates_in_a_later_batch_join_the_queued_group(db_url: str, project: Path) -> None:
     settings = Settings()
     texts = [t for _, t, _ in synthetic_units(n_per_code=3, seed=41)]

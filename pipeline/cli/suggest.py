@@ -139,12 +139,19 @@ def codebook_import(
         codebook = load_codebook(file)
     settings = load_settings(config, database_url)
     ensure_schema(settings)
+    from pipeline.suggest import rescore_queued
+
     with session_scope() as session:
         store_codebook(session, codebook, actor="cli")
     typer.echo(
         f"codebook {codebook.name!r} v{codebook.version}: {len(codebook.themes)} themes, {len(codebook)} codes, "
         f"hash {codebook.content_hash[:12]} (active)"
     )
+    # Queued suggestions of changed or removed codes must not wait for the next batch or retrain.
+    with session_scope() as session:
+        stats = rescore_queued(session, settings)
+    if stats.suggestions:
+        typer.echo(f"re-scored {stats.suggestions} queued suggestions ({stats.queued} still queued for review)")
 
 
 @codebook_app.command("export")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.codebook import Codebook, Theme, load_codebook
@@ -39,7 +39,7 @@ from pipeline.embed import embed_texts_cached, get_embedder, load_vectors, text_
 from pipeline.errors import ConfigError, ExamplesError, ModelError
 from pipeline.settings import Settings, get_settings
 from pipeline.store.audit import audit
-from pipeline.store.models import Coding, ModelVersion, Segment, Suggestion, Transcript, utcnow
+from pipeline.store.models import Coding, ModelVersion, ReviewItem, Segment, Suggestion, Transcript, utcnow
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.examples import ExampleSet
 from pipeline.suggest.labels import (
@@ -399,10 +399,14 @@ def suggest_for_segments(
     settings: Settings | None = None,
     *,
     only_codes: dict[int, set[str]] | None = None,
+    rescore_superseded: bool = False,
 ) -> SuggestStats:
     """Score segments with the active model (or cold start) and store the suggestions.
 
     ``only_codes`` restricts which codes are (re-)scored per segment (used when re-scoring the queue).
+    With ``rescore_superseded``, a pair whose suggestion by this very version was superseded (a stale
+    code, or a codebook wording that came back) is scored again and that row updated in place: there is
+    one suggestion row per (segment, code, model version).
     """
     settings = settings or get_settings()
     scorer = _scorer(session, settings)
@@ -423,7 +427,9 @@ def suggest_for_segments(
         done.update(
             session.execute(
                 select(Suggestion.segment_id, Suggestion.code_key).where(
-                    Suggestion.segment_id.in_(ids[start : start + 500]), Suggestion.model_version == version
+                    Suggestion.segment_id.in_(ids[start : start + 500]),
+                    Suggestion.model_version == version,
+                    *([Suggestion.status != "superseded"] if rescore_superseded else []),
                 )
             ).tuples()
         )
@@ -485,7 +491,10 @@ def suggest_for_segments(
     # Another run (a second worker, an overlapping flow) may have stored some of these pairs since the
     # ``done`` query above: those rows are skipped by the database, not raised as unique violations, and
     # only the rows this call really inserted are counted and get a model Coding.
-    inserted = _insert_ignore(session, Suggestion, rows, ("segment_id", "code_key", "model_version"))
+    updated = _update_superseded(session, rows, version) if rescore_superseded else []
+    done_now = {(segment_id, code) for _, segment_id, code in updated}
+    fresh = [r for r in rows if (r["segment_id"], r["code_key"]) not in done_now]
+    inserted = updated + _insert_ignore(session, Suggestion, fresh, ("segment_id", "code_key", "model_version"))
     by_pair = {(r["segment_id"], r["code_key"]): r for r in rows}
     counts = {"apply": 0, "review": 0, "drop": 0}
     cold_count = 0
@@ -528,6 +537,53 @@ def suggest_for_segments(
         **{k: v for k, v in stats.__dict__.items() if k != "model_version"},
     )
     return stats
+
+
+def _update_superseded(
+    session: Session, rows: list[dict[str, object]], version: str
+) -> list[tuple[int, int, str]]:
+    """Write ``rows`` over this version's superseded suggestions of the same pairs; (id, segment, code)."""
+    if not rows:
+        return []
+    segment_ids = sorted({int(r["segment_id"]) for r in rows})  # type: ignore[call-overload]
+    existing = {
+        (s.segment_id, s.code_key): s
+        for start in range(0, len(segment_ids), 500)
+        for s in session.scalars(
+            select(Suggestion).where(
+                Suggestion.segment_id.in_(segment_ids[start : start + 500]),
+                Suggestion.model_version == version,
+                Suggestion.status == "superseded",
+            )
+        )
+    }
+    out = []
+    for row in rows:
+        suggestion = existing.get((row["segment_id"], row["code_key"]))  # type: ignore[arg-type]
+        if suggestion is None:
+            continue
+        for field_name in ("probability", "decision", "cold_start", "status", "priority", "group_key"):
+            setattr(suggestion, field_name, row[field_name])
+        out.append((suggestion.id, suggestion.segment_id, suggestion.code_key))
+    session.flush()
+    # A waiting review item of a re-scored suggestion keeps its place in the queue with the new order.
+    for suggestion_id, _, _ in out:
+        suggestion = session.get(Suggestion, suggestion_id)
+        session.execute(
+            update(ReviewItem)
+            .where(
+                ReviewItem.suggestion_id == suggestion_id,
+                ReviewItem.kind == "review",
+                ReviewItem.status.in_(("open", "skipped")),
+            )
+            .values(
+                priority=suggestion.priority if suggestion is not None else 0.0,
+                group_key=suggestion.group_key if suggestion is not None else None,
+                version=ReviewItem.version + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return out
 
 
 def _insert_ignore(
@@ -768,33 +824,45 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
 
 
 def rescore_queued(session: Session, settings: Settings | None = None) -> SuggestStats:
-    """Supersede queued suggestions of older models and score those (segment, code) pairs again.
+    """Supersede queued suggestions that the current scorer would score differently, and score them again.
 
-    "Current" is the version that would score now: the active model, or in cold-start mode the cold-start
-    model of the active codebook (its version changes with the codebook). Comparing with the active
-    model row alone would, in cold-start mode, supersede every queued suggestion of the current version,
-    and ``suggest_for_segments`` would then skip those pairs as already scored, emptying the queue.
+    A queued suggestion is out of date when it was made by another model version, when its code's
+    definition changed since the active model was trained (a stale code, now scored by cold start from
+    its new wording) and it was not already a cold-start score, or when its code left the codebook (then
+    it is only superseded). "Current" is the version that would score now: the active model, or in
+    cold-start mode the cold-start model of the active codebook (its version changes with the codebook).
+    Comparing with the active model row alone would, in cold-start mode, supersede every queued
+    suggestion of the current version, and nothing would replace them, emptying the queue.
     """
     settings = settings or get_settings()
-    current = _scorer(session, settings).version
+    scorer = _scorer(session, settings)
+    current = scorer.version
+    codes = set(scorer.codebook.code_ids)
     queued = session.scalars(select(Suggestion).where(Suggestion.status == "queued")).all()
     only: dict[int, set[str]] = defaultdict(set)
+    removed = 0
     for suggestion in queued:
-        if suggestion.model_version == current:
+        gone = suggestion.code_key not in codes
+        stale = suggestion.code_key in scorer.stale and not suggestion.cold_start
+        if suggestion.model_version == current and not (gone or stale):
             continue
         suggestion.status = "superseded"
-        only[suggestion.segment_id].add(suggestion.code_key)
-    if not only:
+        if gone:
+            removed += 1
+        else:
+            only[suggestion.segment_id].add(suggestion.code_key)
+    if not only and not removed:
         return SuggestStats(model_version=current)
     session.flush()
-    stats = suggest_for_segments(session, sorted(only), settings, only_codes=dict(only))
+    stats = suggest_for_segments(session, sorted(only), settings, only_codes=dict(only), rescore_superseded=True)
     audit(
         session,
         "flow",
         "suggest.rescore",
         "model_version",
         stats.model_version,
-        superseded=sum(len(v) for v in only.values()),
+        superseded=sum(len(v) for v in only.values()) + removed,
+        removed_codes=removed,
         queued=stats.queued,
         applied=stats.applied,
     )
