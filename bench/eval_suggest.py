@@ -260,7 +260,12 @@ def _micro(rows: list[dict]) -> dict:
 
 
 def evaluate(
-    limit: int | None = None, folds: int = 5, cache: bool = True, lexical: bool = True, soft_labels: bool = True
+    limit: int | None = None,
+    folds: int = 5,
+    cache: bool = True,
+    lexical: bool = True,
+    soft_labels: bool = True,
+    C: float | None = None,
 ) -> dict:
     """Run the whole measurement and return the results dictionary."""
     codebook = load_codebook(DATA_DIR / "codebook.yaml")
@@ -278,7 +283,7 @@ def evaluate(
     groups = near_duplicate_groups(X)
     labels = coder_labels(examples)
     # The project defaults (target precision 0.90, review floor 0.15, min 10, lexical channel on).
-    config = TrainingConfig(lexical=lexical)
+    config = TrainingConfig(lexical=lexical) if C is None else TrainingConfig(lexical=lexical, C=C)
 
     from pipeline.embed import get_embedder
 
@@ -421,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hard-labels", action="store_true", help="fit on majority labels (ties dropped) instead of vote shares"
     )
+    parser.add_argument("--C", type=float, default=None, help="embedding channel's C (default: the project's)")
     parser.add_argument("--tag", default="", help="suffix for the result files (e.g. an ablation name)")
     args = parser.parse_args(argv)
     if not DATA_DIR.exists():
@@ -433,8 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         cache=not args.no_cache,
         lexical=not args.no_lexical,
         soft_labels=not args.hard_labels,
+        C=args.C,
     )
-    results["variant"] = {"lexical": not args.no_lexical, "soft_labels": not args.hard_labels}
+    results["variant"] = {"lexical": not args.no_lexical, "soft_labels": not args.hard_labels, "C": args.C}
     report = render(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "eval_suggest" + (f"_{args.tag}" if args.tag else "")

@@ -110,7 +110,12 @@ class Settings(BaseSettings):
         description="Blend a TF-IDF word channel (fitted on anonymised text, alphabetic words seen in at least "
         "lexical_min_df units; stored in the model artefact) with the embeddings.",
     )
-    lexical_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of the word channel in the blend.")
+    lexical_weight: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Share of the word channel in the blend; unset = chosen per code on cross-validated scores.",
+    )
     lexical_min_df: int = Field(default=2, ge=2, description="A word must occur in this many training units.")
 
     # --- review --------------------------------------------------------------------------------------

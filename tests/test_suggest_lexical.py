@@ -157,6 +157,7 @@ def test_blended_model_round_trips_and_needs_the_texts(tmp_path: Path, monkeypat
     assert model.uses_text and model.text_estimator is not None
     card = model.card["training"]["lexical"]
     assert card["enabled"] and card["vocabulary_size"] > 0 and "vocabulary" not in card
+    assert set(card["weights"]) == set(model.codes) and card["weight_rule"].startswith("per code")
 
     def no_pickle(*args, **kwargs):
         raise AssertionError("pickle must not be used for model artefacts")
@@ -220,3 +221,19 @@ def test_decision_cut_off_counts_split_units_as_fractional_votes() -> None:
         decision_votes=(shares, proba),
     )
     assert report.thresholds.decision == cut and report.kappa_at_decision == kappa
+
+
+def test_blend_weight_is_chosen_per_code_from_out_of_fold_scores() -> None:
+    from pipeline.suggest.training import choose_lexical_weights
+
+    rng = np.random.default_rng(3)
+    y = (rng.random((200, 2)) < 0.4).astype(float)
+    informative = np.clip(0.1 + 0.8 * y + rng.normal(scale=0.05, size=y.shape), 0.01, 0.99)
+    noise = rng.uniform(0.2, 0.6, size=y.shape)
+    # Code 0: the words know, the embeddings do not; code 1: the other way round.
+    oof_embedding = np.column_stack([noise[:, 0], informative[:, 1]])
+    oof_text = np.column_stack([informative[:, 0], noise[:, 1]])
+    y[:5, 1] = UNKNOWN  # unknown labels are left out
+    weights = choose_lexical_weights(y, oof_embedding, oof_text, None)
+    assert weights.tolist() == [1.0, 0.0]
+    assert choose_lexical_weights(y, oof_embedding, oof_text, 0.3).tolist() == [0.3, 0.3]

@@ -88,8 +88,8 @@ class SuggestionModel:
     card: dict[str, Any] = field(default_factory=dict)
     #: Optional second channel on the segment text; its probabilities are blended with the estimator's.
     text_estimator: TextCodeSuggester | None = None
-    #: Weight of the lexical channel in the blend (0 = embeddings only).
-    lexical_weight: float = 0.5
+    #: Per code (codebook order), the weight of the lexical channel in the blend (0 = embeddings only).
+    lexical_weights: np.ndarray | None = None
 
     @property
     def codes(self) -> list[str]:
@@ -109,7 +109,12 @@ class SuggestionModel:
     @property
     def uses_text(self) -> bool:
         """Whether scoring needs the units' text as well as their embeddings."""
-        return self.estimator is not None and self.text_estimator is not None and self.lexical_weight > 0
+        return (
+            self.estimator is not None
+            and self.text_estimator is not None
+            and self.lexical_weights is not None
+            and bool((np.asarray(self.lexical_weights) > 0).any())
+        )
 
     def score(self, X: np.ndarray, stale_codes: Collection[str] = (), texts: Sequence[str] | None = None) -> Scores:
         """Probabilities per code; unlearned and ``stale_codes`` fall back to the cold-start scorer.
@@ -124,7 +129,7 @@ class SuggestionModel:
             trained = blend(
                 self.estimator.predict_code_proba(X),
                 self._lexical_proba(texts, X.shape[0]),
-                self.lexical_weight,
+                self.lexical_weights,
             )
             proba[:, learned] = trained[:, learned]
         return Scores(codes=list(self.codes), proba=proba, cold_start=~learned)
@@ -165,7 +170,7 @@ class SuggestionModel:
             "coldstart": {**self.coldstart.params(), "codes": self.coldstart.codes},
             "has_estimator": self.estimator is not None,
             "has_lexical": self.text_estimator is not None,
-            "lexical_weight": self.lexical_weight,
+            "lexical_weights": None if self.lexical_weights is None else np.asarray(self.lexical_weights).tolist(),
         }
         np.savez(
             directory / COLDSTART_FILE,
@@ -228,19 +233,30 @@ class SuggestionModel:
             estimator=estimator,
             card=card,
             text_estimator=lexical,
-            lexical_weight=float(meta.get("lexical_weight", 0.5)),
+            lexical_weights=_weights(meta.get("lexical_weights"), len(codebook.code_ids), meta_path),
         )
 
 
-def blend(embedding: np.ndarray, lexical: np.ndarray | None, weight: float) -> np.ndarray:
+def blend(embedding: np.ndarray, lexical: np.ndarray | None, weight: float | np.ndarray | None) -> np.ndarray:
     """Weighted mean of the two channels' probabilities (the embedding channel alone without ``lexical``).
 
-    Both channels are calibrated, so their average is a probability too; thresholds are tuned on this
-    very blend of out-of-fold scores (see ``training.train_model``).
+    ``weight`` is the lexical channel's share, one number or one per code (column). Both channels are
+    calibrated, so their weighted mean is a probability too; thresholds are tuned on this very blend of
+    out-of-fold scores (see ``training.train_model``).
     """
-    if lexical is None or weight <= 0:
+    if lexical is None or weight is None:
         return embedding
-    return (1.0 - weight) * embedding + weight * lexical
+    w = np.asarray(weight, dtype=np.float64)
+    return (1.0 - w) * embedding + w * lexical
+
+
+def _weights(value: Any, n_codes: int, path: Path) -> np.ndarray | None:
+    if value is None:
+        return None
+    weights = np.asarray(value, dtype=np.float64)
+    if weights.shape != (n_codes,) or not ((weights >= 0) & (weights <= 1)).all():
+        raise ModelError(f"{path}: lexical_weights must be {n_codes} numbers between 0 and 1")
+    return weights
 
 
 def _load_estimator(path: Path, kind: type[_E]) -> _E:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from pipeline.embed import Embedder
     from pipeline.settings import Settings
 
+#: Shares of the word channel tried per code when the blend weight is chosen automatically.
+LEXICAL_WEIGHT_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+
 #: Cold-start suggestions are queued for review only when at least this likely (see policy.py).
 COLD_START_REVIEW = 0.5
 
@@ -43,11 +46,13 @@ class TrainingConfig:
     min_positive_examples: int = 10
     n_splits: int = 5
     precision_confidence: float | None = 0.90
-    C: float = 1.0
+    #: The embedding channel's C: 10 measured better than 1 on Narrative Frames (ROC AUC 0.757 vs 0.747).
+    C: float = 10.0
     random_state: int = 0
     #: Blend a TF-IDF word channel with the embeddings (needs the texts; see ``pipeline.suggest.lexical``).
     lexical: bool = True
-    lexical_weight: float = 0.5
+    #: The word channel's share of the blend; ``None`` chooses it per code from LEXICAL_WEIGHT_GRID.
+    lexical_weight: float | None = None
     lexical_C: float = 10.0
     lexical_min_df: int = 2
 
@@ -136,7 +141,7 @@ def train_model(
         raise ValueError(f"Y_fit must have the shape of Y {Y.shape}, got {Y_fit.shape}")
     if texts is not None and len(texts) != X.shape[0]:
         raise ValueError(f"got {len(texts)} texts for {X.shape[0]} units")
-    use_text = config.lexical and texts is not None and config.lexical_weight > 0
+    use_text = config.lexical and texts is not None and config.lexical_weight != 0
     text_array = np.array(list(texts), dtype=object) if use_text and texts is not None else None
     if coldstart is None:
         if embedder is None:
@@ -155,6 +160,7 @@ def train_model(
             C=config.lexical_C, min_df=config.lexical_min_df, min_positive=config.min_positive_examples
         ).fit(text_array, Y_fit)
     reports: dict[str, ThresholdReport] = {}
+    lexical_weights: np.ndarray | None = None
     # Thresholds need out-of-fold scores from at least two independent groups. With one (every labelled
     # segment from one interview, whose overlapping windows leak into each other) there is no honest way
     # to tune an auto-apply threshold, so every code stays in cold start until a second group arrives.
@@ -165,7 +171,8 @@ def train_model(
             oof_text = cross_val_code_proba(
                 text_estimator, text_array, Y_fit, groups, config.n_splits, config.random_state
             )
-            oof = blend(oof, oof_text, config.lexical_weight)
+            lexical_weights = choose_lexical_weights(Y_fit, oof, oof_text, config.lexical_weight)
+            oof = blend(oof, oof_text, lexical_weights)
         for j, code in enumerate(codebook.code_ids):
             if not estimator.learned_[j]:
                 continue
@@ -197,7 +204,7 @@ def train_model(
         policy=policy,
         estimator=estimator if learned_any else None,
         text_estimator=text_estimator if learned_any else None,
-        lexical_weight=config.lexical_weight if text_estimator is not None else 0.0,
+        lexical_weights=lexical_weights if text_estimator is not None else None,
     )
     model.card = build_card(
         model,
@@ -207,7 +214,7 @@ def train_model(
             "n_labels": int((Y != UNKNOWN).sum()),
             "n_soft_labels": int(((Y_fit > 0) & (Y_fit < 1)).sum()),
             "label_rule": "fitted on coders' vote shares; thresholds tuned on majority labels (ties excluded)",
-            "lexical": _lexical_card(text_estimator, config) if learned_any else None,
+            "lexical": _lexical_card(text_estimator, config, codebook, lexical_weights) if learned_any else None,
             "embedding_dim": int(X.shape[1]),
             "target_precision": config.target_precision,
             "precision_confidence": config.precision_confidence,
@@ -219,13 +226,47 @@ def train_model(
     return model
 
 
-def _lexical_card(text_estimator: TextCodeSuggester | None, config: TrainingConfig) -> dict[str, object]:
+def choose_lexical_weights(
+    Y_fit: np.ndarray, oof_embedding: np.ndarray, oof_text: np.ndarray, fixed: float | None
+) -> np.ndarray:
+    """Per code, the word channel's share of the blend.
+
+    With ``fixed`` every code gets it. Otherwise each code gets the share from ``LEXICAL_WEIGHT_GRID`` whose
+    blended out-of-fold probabilities have the lowest log loss against the coders' vote shares. Why per
+    code: some codes hinge on particular words (costs, blame), others on what a passage is about, and the
+    out-of-fold scores show which channel predicts a code better. Log loss (a proper scoring rule) rewards
+    honest probabilities, not one cut-off, and a grid of five shares leaves little room to overfit.
+    """
+    n_codes = Y_fit.shape[1]
+    if fixed is not None:
+        return np.full(n_codes, float(fixed))
+    weights = np.full(n_codes, 0.5)
+    for j in range(n_codes):
+        known = (Y_fit[:, j] != UNKNOWN) & np.isfinite(oof_embedding[:, j]) & np.isfinite(oof_text[:, j])
+        if not known.any():
+            continue
+        y = Y_fit[known, j]
+        losses = []
+        for w in LEXICAL_WEIGHT_GRID:
+            p = np.clip((1.0 - w) * oof_embedding[known, j] + w * oof_text[known, j], 1e-6, 1 - 1e-6)
+            losses.append(float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))))
+        weights[j] = LEXICAL_WEIGHT_GRID[int(np.argmin(losses))]
+    return weights
+
+
+def _lexical_card(
+    text_estimator: TextCodeSuggester | None,
+    config: TrainingConfig,
+    codebook: Codebook,
+    weights: np.ndarray | None,
+) -> dict[str, object]:
     """What the model card says about the word channel (never the words themselves)."""
     if text_estimator is None:
         return {"enabled": False}
     return {
         "enabled": True,
-        "weight": config.lexical_weight,
+        "weights": None if weights is None else dict(zip(codebook.code_ids, weights.tolist(), strict=True)),
+        "weight_rule": "fixed" if config.lexical_weight is not None else "per code, lowest out-of-fold log loss",
         "vocabulary_size": len(text_estimator.vectorizer_.vocabulary_),
         "min_df": config.lexical_min_df,
         "C": config.lexical_C,
