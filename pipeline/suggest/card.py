@@ -113,17 +113,30 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"review floor: {_fmt(training.get('review_floor'))}, "
         f"min positive examples: {training.get('min_positive_examples')}",
         f"- Conflicting coders: {training.get('conflict_rule')}",
+    ]
+    if training.get("label_rule"):
+        lines.append(f"- Training labels: {training['label_rule']} ({training.get('n_soft_labels', 0)} split)")
+    lexical = training.get("lexical") or {}
+    weights = lexical.get("weights") or {}
+    if lexical.get("enabled"):
+        lines.append(
+            f"- Word channel: TF-IDF of alphabetic words seen in at least {lexical.get('min_df')} training units "
+            f"({lexical.get('vocabulary_size')} features; the words themselves are not listed here); its share of "
+            f"the blend per code: {lexical.get('weight_rule', 'fixed')} (column 'words')"
+        )
+    lines += [
         "",
-        "| code | theme | mode | positives | negatives | apply ≥ | review ≥ | CV precision | CV recall "
-        "| CV review share | CV F1@0.5 | yes ≥ | CV κ@yes |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| code | theme | mode | units with a yes | units with a no | words | apply ≥ | review ≥ | CV precision "
+        "| CV recall | CV review share | CV F1@0.5 | yes ≥ | CV κ@yes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for code, entry in card.get("codes", {}).items():
         t = entry.get("thresholds", {})
         cv = entry.get("cv", {})
+        words = _fmt(weights.get(code)) if entry.get("mode") == "model" else "–"
         lines.append(
             f"| {code} | {entry.get('theme')} | {entry.get('mode')} | {entry.get('n_positive')} "
-            f"| {entry.get('n_negative')} | {_fmt(t.get('apply'))} | {_fmt(t.get('review'))} "
+            f"| {entry.get('n_negative')} | {words} | {_fmt(t.get('apply'))} | {_fmt(t.get('review'))} "
             f"| {_fmt(cv.get('apply_precision'))} | {_fmt(cv.get('apply_recall'))} "
             f"| {_fmt(cv.get('review_share'))} | {_fmt(cv.get('f1_at_0.5'))} "
             f"| {_fmt(t.get('decision'))} | {_fmt(cv.get('kappa_at_decision'))} |"
