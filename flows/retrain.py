@@ -49,7 +49,7 @@ def retrain_task() -> dict[str, str | int | None]:
         if row is None:
             return {"version": None, "codes_trained": 0}
         trained = sum(1 for entry in (row.card.get("codes") or {}).values() if entry.get("mode") == "model")
-        return {"version": row.version, "codes_trained": trained}
+        return {"version": row.version, "codes_trained": trained, "activated": bool(row.is_active)}
 
 
 @flow(name="retrain", persist_result=False, log_prints=False)

@@ -425,3 +425,28 @@ def test_labelled_segments_are_embedded_before_retrain_so_training_writes_nothin
         assert cached == len(distinct)
         assert retrain(session, settings) is not None
         assert session.scalar(select(func.count()).select_from(Embedding)) == cached
+
+
+def test_an_overlapping_retrain_with_older_labels_does_not_replace_the_newer_model(
+    db_url: str, project: Path, tmp_path: Path
+) -> None:
+    """Two retrains overlap; the one that read its labels later stays active whichever finishes last."""
+    settings = Settings()
+    examples = read_examples(write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=12, seed=35)))
+    with session_scope(db_url) as session:
+        store_codebook(session, synthetic_codebook())
+        store_examples(session, examples, source_name="ex.csv", content_hash="overlap")
+        first = retrain(session, settings)
+        assert first is not None and first.is_active
+        # Pretend the active model read its labels after this next retrain will (it overlapped it).
+        later = dt.datetime.fromisoformat(first.card["training"]["labels_as_of"]) + dt.timedelta(hours=1)
+        first.card = {**first.card, "training": {**first.card["training"], "labels_as_of": later.isoformat()}}
+        session.flush()
+        second = retrain(session, settings)
+        assert second is not None and not second.is_active and first.is_active
+        assert Path(second.path, "model.json").is_file()  # kept, so nothing trained is lost
+        audit_row = session.scalars(
+            select(AuditLog).where(AuditLog.action == "model.train").order_by(AuditLog.id.desc())
+        ).first()
+        assert audit_row is not None and audit_row.details["activated"] is False
+        assert audit_row.details["kept_active"] == [first.version]

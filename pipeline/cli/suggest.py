@@ -115,7 +115,13 @@ def retrain_command(
                 "labels for at least one code); still in cold-start mode"
             )
             return
-        typer.echo(f"model {row.version} trained and activated; saved to {row.path}")
+        if row.is_active:
+            typer.echo(f"model {row.version} trained and activated; saved to {row.path}")
+        else:
+            typer.echo(
+                f"model {row.version} trained and saved to {row.path}, but not activated: a retrain that read "
+                "newer decisions finished first and stays active"
+            )
 
 
 @codebook_app.command("import")

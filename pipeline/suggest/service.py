@@ -745,7 +745,9 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
     """Train a new model on all human decisions, activate it and re-score the review queue.
 
     Returns ``None`` (and changes nothing) when no code has ``min_positive_examples`` positive and
-    negative labels yet: the project stays in cold-start mode.
+    negative labels yet: the project stays in cold-start mode. When an overlapping retrain that read its
+    labels later has already activated its model, the new model is stored but not activated
+    (``row.is_active`` is False), so an older view of the labels never replaces a newer one.
     """
     settings = settings or get_settings()
     codebook = ensure_active_codebook(session, settings)
@@ -796,8 +798,14 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
     path = Path(settings.models_dir) / model.version
     model.save(path)
     cb_row = codebook_row(session, codebook)
-    for old in session.scalars(select(ModelVersion).where(ModelVersion.is_active.is_(True))):
-        old.is_active = False
+    active = session.scalars(select(ModelVersion).where(ModelVersion.is_active.is_(True))).all()
+    # Two retrains can overlap (the weekly and the when-due deployment, or a person running `qualcode
+    # retrain`). The one that read its labels later must stay active, whichever finishes last.
+    newer = [m.version for m in active if (_labels_as_of(m) or labels_as_of) > labels_as_of]
+    activate = not newer
+    if activate:
+        for old in active:
+            old.is_active = False
     row = ModelVersion(
         version=model.version,
         path=str(path),
@@ -805,7 +813,7 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
         embedding_model=model.embedding_model,
         card=model.card,
         stale_codes=[],
-        is_active=True,
+        is_active=activate,
     )
     session.add(row)
     session.flush()
@@ -818,9 +826,21 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
         units=len(unit_ids),
         codes_trained=len(model.learned_codes),
         codes=len(codes),
+        activated=activate,
+        kept_active=newer,
     )
-    rescore_queued(session, settings)
+    if activate:
+        rescore_queued(session, settings)
     return row
+
+
+def _labels_as_of(row: ModelVersion) -> dt.datetime | None:
+    """When the labels a stored model was trained on were read (from its card), or None if unknown."""
+    value = ((row.card or {}).get("training") or {}).get("labels_as_of")
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def rescore_queued(session: Session, settings: Settings | None = None) -> SuggestStats:

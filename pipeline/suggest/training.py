@@ -103,7 +103,8 @@ def _version_id(codebook: Codebook, X: np.ndarray, Y: np.ndarray) -> str:
     digest.update(codebook.content_hash.encode())
     digest.update(np.ascontiguousarray(Y, dtype=np.int8).tobytes())
     digest.update(np.ascontiguousarray(X, dtype=np.float32).tobytes())
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    # Microseconds: two retrains on the same labels within one second must still get distinct versions.
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
     return f"{stamp}-{digest.hexdigest()[:8]}"
 
 
