@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,10 +63,6 @@ def resolve_labels(decisions: Iterable[HumanDecision]) -> dict[tuple[Hashable, s
     """Resolve decisions into ``{(unit, code): 1 | 0}``; unknown pairs (ties, none) are absent."""
     labels: dict[tuple[Hashable, str], int] = {}
     for pair, pair_decisions in _pairs(decisions).items():
-        adjudications = [d for d in pair_decisions if d.source == "adjudication"]
-        if adjudications:
-            labels[pair] = int(_latest(adjudications).applied)
-            continue
         votes = _votes(pair_decisions)
         yes = sum(votes)
         no = len(votes) - yes
@@ -86,7 +82,11 @@ def _pairs(decisions: Iterable[HumanDecision]) -> dict[tuple[Hashable, str], lis
 
 
 def _votes(pair_decisions: Sequence[HumanDecision]) -> list[bool]:
-    """One vote per coder: their latest decision (rule 3)."""
+    """The votes that decide one pair: the latest adjudication alone (rule 2), else one per coder, their
+    latest decision (rule 3)."""
+    adjudications = [d for d in pair_decisions if d.source == "adjudication"]
+    if adjudications:
+        return [_latest(adjudications).applied]
     per_coder: dict[str, list[HumanDecision]] = defaultdict(list)
     for d in pair_decisions:
         per_coder[d.coder].append(d)
@@ -100,17 +100,13 @@ def resolve_shares(decisions: Iterable[HumanDecision]) -> dict[tuple[Hashable, s
     """
     shares: dict[tuple[Hashable, str], float] = {}
     for pair, pair_decisions in _pairs(decisions).items():
-        adjudications = [d for d in pair_decisions if d.source == "adjudication"]
-        if adjudications:
-            shares[pair] = float(_latest(adjudications).applied)
-            continue
         votes = _votes(pair_decisions)
         shares[pair] = sum(votes) / len(votes)
     return shares
 
 
 def share_matrix(
-    units: Sequence[Hashable], codes: Sequence[str], shares: dict[tuple[Hashable, str], float]
+    units: Sequence[Hashable], codes: Sequence[str], shares: Mapping[tuple[Hashable, str], float]
 ) -> np.ndarray:
     """An (n_units, n_codes) float matrix of vote shares in [0, 1], ``-1`` where unknown."""
     S = np.full((len(units), len(codes)), float(UNKNOWN), dtype=np.float64)
@@ -127,11 +123,4 @@ def label_matrix(
     units: Sequence[Hashable], codes: Sequence[str], labels: dict[tuple[Hashable, str], int]
 ) -> np.ndarray:
     """An (n_units, n_codes) int matrix of 1 / 0 / -1 (unknown) from resolved labels."""
-    Y = np.full((len(units), len(codes)), UNKNOWN, dtype=np.int64)
-    row = {u: i for i, u in enumerate(units)}
-    col = {c: j for j, c in enumerate(codes)}
-    for (unit, code), value in labels.items():
-        i, j = row.get(unit), col.get(code)
-        if i is not None and j is not None:
-            Y[i, j] = value
-    return Y
+    return share_matrix(units, codes, labels).astype(np.int64)

@@ -557,32 +557,28 @@ def _update_superseded(
             )
         )
     }
-    out = []
+    updated: list[Suggestion] = []
     for row in rows:
         suggestion = existing.get((row["segment_id"], row["code_key"]))  # type: ignore[arg-type]
         if suggestion is None:
             continue
         for field_name in ("probability", "decision", "cold_start", "status", "priority", "group_key"):
             setattr(suggestion, field_name, row[field_name])
-        out.append((suggestion.id, suggestion.segment_id, suggestion.code_key))
+        updated.append(suggestion)
     session.flush()
     # A waiting review item of a re-scored suggestion keeps its place in the queue with the new order.
-    for suggestion_id, _, _ in out:
-        suggestion = session.get(Suggestion, suggestion_id)
+    for suggestion in updated:
         session.execute(
             update(ReviewItem)
             .where(
-                ReviewItem.suggestion_id == suggestion_id,
+                ReviewItem.suggestion_id == suggestion.id,
                 ReviewItem.kind == "review",
                 ReviewItem.status.in_(("open", "skipped")),
             )
-            .values(
-                priority=suggestion.priority if suggestion is not None else 0.0,
-                group_key=suggestion.group_key if suggestion is not None else None,
-                version=ReviewItem.version + 1,
-            )
+            .values(priority=suggestion.priority, group_key=suggestion.group_key, version=ReviewItem.version + 1)
             .execution_options(synchronize_session=False)
         )
+    out = [(s.id, s.segment_id, s.code_key) for s in updated]
     return out
 
 
@@ -855,10 +851,12 @@ def rescore_queued(session: Session, settings: Settings | None = None) -> Sugges
     suggestion of the current version, and nothing would replace them, emptying the queue.
     """
     settings = settings or get_settings()
+    queued = session.scalars(select(Suggestion).where(Suggestion.status == "queued")).all()
+    if not queued:  # nothing to re-score: do not load the embedding model (e.g. a codebook import)
+        return SuggestStats()
     scorer = _scorer(session, settings)
     current = scorer.version
     codes = set(scorer.codebook.code_ids)
-    queued = session.scalars(select(Suggestion).where(Suggestion.status == "queued")).all()
     only: dict[int, set[str]] = defaultdict(set)
     removed = 0
     for suggestion in queued:
