@@ -18,7 +18,7 @@ from pipeline.errors import ModelError
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.estimator import UNKNOWN, CodeSuggester
 from pipeline.suggest.labels import HumanDecision, resolve_shares, share_matrix
-from pipeline.suggest.lexical import TextCodeSuggester
+from pipeline.suggest.lexical import TextCodeSuggester, shape_numbers
 from pipeline.suggest.model import LEXICAL_FILE, SuggestionModel
 from pipeline.suggest.training import TrainingConfig, train_model
 from tests.test_suggest_synthetic import synthetic_codebook
@@ -130,6 +130,29 @@ def test_vocabulary_never_holds_numbers_or_one_off_words() -> None:
     vocabulary = estimator.vectorizer_.vocabulary_
     assert vocabulary and not any(ch.isdigit() for term in vocabulary for ch in term)
     assert "zebedee" not in vocabulary and "attendance" in vocabulary
+
+
+def test_numbers_become_their_kind_and_never_their_digits() -> None:
+    """Money, shares and years keep their signal as marker words; no digit survives (SYNTHETIC text)."""
+    shaped = shape_numbers('The council spent £4.5bn (12% more) in 2019 on case 40213, "a record".')
+    assert not any(ch.isdigit() for ch in shaped)
+    assert shaped.split().count("xxmoney") == 1 and "xxpercent" in shaped and "xxyear" in shaped
+    assert "xxnumber" in shaped and shaped.count("xxquote") == 2
+
+    # A code that hinges on sums of money is learnt from the marker, whatever the sums are.
+    rng = np.random.default_rng(0)
+    texts, rows = [], []
+    for _ in range(120):
+        applied = rng.random() < 0.4
+        amount = f"£{int(rng.integers(1, 999))}m" if applied else "several"
+        texts.append(f"{' '.join(rng.choice(FILLER, size=10))} the plan costs {amount} overall")
+        rows.append([int(applied)])
+    estimator = TextCodeSuggester(min_df=2).fit(texts, np.array(rows))
+    assert "xxmoney" in estimator.vectorizer_.vocabulary_
+    proba = estimator.predict_code_proba(["the plan costs £12m overall", "the plan costs several overall"])
+    assert proba[0, 0] > 0.8 > 0.2 > proba[1, 0]
+    plain = TextCodeSuggester(min_df=2, number_shapes=False).fit(texts, np.array(rows))
+    assert "xxmoney" not in plain.vectorizer_.vocabulary_
 
 
 # -- the blended model ----------------------------------------------------------------------------------

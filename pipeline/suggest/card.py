@@ -120,7 +120,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     weights = lexical.get("weights") or {}
     if lexical.get("enabled"):
         lines.append(
-            f"- Word channel: TF-IDF of alphabetic words seen in at least {lexical.get('min_df')} training units "
+            f"- Word channel: TF-IDF of alphabetic words (numbers only as markers of their kind: money, percent, "
+            f"year, number) seen in at least {lexical.get('min_df')} training units "
             f"({lexical.get('vocabulary_size')} features; the words themselves are not listed here); its share of "
             f"the blend per code: {lexical.get('weight_rule', 'fixed')} (column 'words')"
         )
