@@ -41,3 +41,62 @@ def test_cascade_and_audit_row(db_url: str) -> None:
 def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
     with get_engine(sqlite_url).connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    """Alembic's autogenerate finds nothing to add: every model change came with its migration."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from pipeline.store.models import Base
+
+    with get_engine(db_url).connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
+def test_the_database_refuses_a_second_active_model(db_url: str) -> None:
+    """At most one active model version, whatever the code does (partial unique index)."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from pipeline.store.models import ModelVersion
+
+    def version(name: str, active: bool) -> ModelVersion:
+        return ModelVersion(version=name, path=f"/m/{name}", embedding_model="e", is_active=active)
+
+    with session_scope(db_url) as s:
+        s.add_all([version("a", True), version("b", False), version("c", False)])  # inactive ones: any number
+    with pytest.raises(IntegrityError), session_scope(db_url) as s:
+        s.add(version("d", True))
+    with session_scope(db_url) as s:
+        assert s.scalars(select(ModelVersion.version).where(ModelVersion.is_active.is_(True))).all() == ["a"]
+
+
+def test_lock_writes_serialises_the_same_section_across_sessions(db_url: str) -> None:
+    """The second holder gets the lock only after the first commits, and then sees what it wrote."""
+    import threading
+    import time
+
+    from pipeline.store.db import lock_writes
+
+    events: list[str] = []
+    first_has_lock = threading.Event()
+
+    def first() -> None:
+        with session_scope(db_url) as s:
+            lock_writes(s, "test-section")
+            first_has_lock.set()
+            time.sleep(0.5)
+            audit(s, "first", "test.lock", "lock", "1")
+            events.append("first commits")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_has_lock.wait(10)
+    with session_scope(db_url) as s:
+        lock_writes(s, "test-section")
+        events.append("second has lock")
+        seen = s.scalars(select(AuditLog.actor).where(AuditLog.action == "test.lock")).all()
+    thread.join()
+    assert events == ["first commits", "second has lock"] and seen == ["first"]

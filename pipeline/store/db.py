@@ -9,13 +9,14 @@ date (``ensure_schema``).
 from __future__ import annotations
 
 import contextlib
+import zlib
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.settings import Settings, get_settings
@@ -87,6 +88,24 @@ def session_scope(url: str | None = None, *, immediate: bool = False) -> Iterato
         except BaseException:
             session.rollback()
             raise
+
+
+def lock_writes(session: Session, name: str) -> None:
+    """Begin the session's next transaction holding a write lock called ``name``, across processes.
+
+    Why: a read-then-write section that must not interleave with the same section in another process
+    (two retrains deciding which model is active). PostgreSQL takes a transaction-level advisory lock
+    keyed by ``name``; the statements after it see everything committed before it was granted (READ
+    COMMITTED takes a snapshot per statement). SQLite has one writer at a time, so the transaction begins
+    with ``BEGIN IMMEDIATE``, which waits (busy timeout) for the database write lock. Both locks end
+    with the transaction. Call it between transactions (after a commit), never in the middle of one.
+    """
+    if session.in_transaction():
+        raise RuntimeError("lock_writes must start a transaction: commit or roll back the session first")
+    connection = session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    if connection.dialect.name == "postgresql":
+        key = zlib.crc32(f"qualcode:{name}".encode()) - 2**31  # a signed 32-bit key, stable across runs
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def alembic_config(url: str) -> Config:

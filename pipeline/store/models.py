@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -251,6 +252,17 @@ class ModelVersion(Base):
     """A trained suggestion model saved with skops under ``models/``; ``card`` is its model card."""
 
     __tablename__ = "model_versions"
+    __table_args__ = (
+        # At most one active model, enforced by the database: two retrains finishing at once cannot
+        # both activate (see ``suggest.service.retrain``, which also takes a lock first).
+        Index(
+            "uq_model_versions_one_active",
+            "is_active",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[str] = mapped_column(String(100), unique=True)

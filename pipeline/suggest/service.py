@@ -39,6 +39,7 @@ from pipeline.embed import embed_texts_cached, get_embedder, load_vectors, text_
 from pipeline.errors import ConfigError, ExamplesError, ModelError
 from pipeline.settings import Settings, get_settings
 from pipeline.store.audit import audit
+from pipeline.store.db import lock_writes
 from pipeline.store.models import Coding, ModelVersion, ReviewItem, Segment, Suggestion, Transcript, utcnow
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.examples import ExampleSet
@@ -744,6 +745,9 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
     negative labels yet: the project stays in cold-start mode. When an overlapping retrain that read its
     labels later has already activated its model, the new model is stored but not activated
     (``row.is_active`` is False), so an older view of the labels never replaces a newer one.
+
+    Transactions: the session's work so far is committed once the model is trained, and the activation
+    (new row, audit, re-scoring) runs in a new transaction under the ``model-activation`` write lock.
     """
     settings = settings or get_settings()
     codebook = ensure_active_codebook(session, settings)
@@ -793,15 +797,20 @@ def retrain(session: Session, settings: Settings | None = None, *, actor: str = 
     model.card["training"]["labels_as_of"] = labels_as_of.isoformat()
     path = Path(settings.models_dir) / model.version
     model.save(path)
+    # Two retrains can overlap (the weekly and the when-due deployment, or a person running `qualcode
+    # retrain`). The one that read its labels later must stay active, whichever finishes last, and only
+    # one model may ever be active: the decision below runs under a write lock, in a transaction of its
+    # own that sees every activation committed before it (a unique index backs this up).
+    session.commit()
+    lock_writes(session, "model-activation")
     cb_row = codebook_row(session, codebook)
     active = session.scalars(select(ModelVersion).where(ModelVersion.is_active.is_(True))).all()
-    # Two retrains can overlap (the weekly and the when-due deployment, or a person running `qualcode
-    # retrain`). The one that read its labels later must stay active, whichever finishes last.
     newer = [m.version for m in active if (_labels_as_of(m) or labels_as_of) > labels_as_of]
     activate = not newer
     if activate:
         for old in active:
             old.is_active = False
+        session.flush()  # before the insert: at most one active row at any moment (unique index)
     row = ModelVersion(
         version=model.version,
         path=str(path),
