@@ -479,6 +479,42 @@ def test_pdf_paragraphs_headings_header_and_page_numbers(tmp_path: Path) -> None
     assert all(t.speaker is None for t in doc.turns)
 
 
+def test_pdf_transcript_keeps_its_speakers(tmp_path: Path) -> None:
+    """An interview exported to PDF is read like a .txt transcript: a turn per label, wrapped lines joined."""
+    pages = [
+        [
+            (9, "# SYNTHETIC interview transcript"),
+            (10, "Interviewer: How did the referral reach your team?"),
+            (10, "P03: Through the MASH. The school had raised concerns about material shared online"),
+            (10, "with other pupils, and the case was discussed at a strategy meeting within the"),
+            (10, "week."),
+            (10, "Interviewer: Who else attended?"),
+        ],
+        [
+            (10, "P03: The Prevent officer and the designated safeguarding lead from the school."),
+            (10, ""),
+            (10, "We agreed a plan for the family that afternoon."),
+            (10, "1"),
+        ],
+    ]
+    doc = read_document(_write_bytes(tmp_path / "interview.pdf", _pdf(pages)))
+    assert doc.kind == "interview" and doc.header == ["# SYNTHETIC interview transcript"]
+    assert [(t.speaker, t.role) for t in doc.turns] == [
+        ("Interviewer", "interviewer"),
+        ("P03", "participant"),
+        ("Interviewer", "interviewer"),
+        ("P03", "participant"),
+    ]
+    assert doc.turns[1].text == (
+        "Through the MASH. The school had raised concerns about material shared online with other pupils, and "
+        "the case was discussed at a strategy meeting within the week."
+    )
+    assert doc.turns[3].text.endswith("school.\n\nWe agreed a plan for the family that afternoon.")
+    # A report with a couple of "Note:" lines stays a document.
+    report = [[(10, "Note: this review is SYNTHETIC."), (10, "The panel met twice."), (10, "Note: see annex.")]]
+    assert read_document(_write_bytes(tmp_path / "report.pdf", _pdf(report))).kind == "document"
+
+
 def test_pdf_without_text_layer_encrypted_and_corrupt(tmp_path: Path) -> None:
     err = _error(_write_bytes(tmp_path / "scan.pdf", _pdf([[(10, "x")]] * 2, text_layer=False)))
     assert err.reason == "no text layer (a scanned PDF?); OCR it first"

@@ -1,12 +1,15 @@
 """PDF documents (case reviews, reports): text-layer extraction with pypdf, paragraphs as turns.
 
-PDFs are read as documents (``kind="document"``, no speakers): they are reports, serious case reviews
-and minutes rather than interviews. pypdf gives lines, not paragraphs, so paragraphs are
-rebuilt from line positions: a vertical gap wider than the usual line spacing, a change of font size (a
-heading), a new column or page ends one, and so does a line that ends a sentence while falling clearly
-short of the usual line length (the ragged end of a paragraph). Page numbers and running headers that repeat
-on most pages are dropped. A PDF without a text layer (a scan) is refused with a clear reason rather
-than read as empty: it needs OCR first.
+Most PDFs are documents (``kind="document"``, no speakers): reports, serious case reviews and minutes.
+A PDF that is a transcript (an interview exported from Word or a transcription service) is read with its
+speakers, like a .txt file: when at least two distinct speaker labels ("Interviewer:", "P03:") open lines,
+every labelled line starts a turn and the paragraphs after it continue that turn.
+
+pypdf gives lines, not paragraphs, so paragraphs are rebuilt from line positions: a vertical gap wider than
+the usual line spacing, a change of font size (a heading), a new column or page ends one, and so does a line
+that ends a sentence while falling clearly short of the usual line length (the ragged end of a paragraph).
+Page numbers and running headers that repeat on most pages are dropped. A PDF without a text layer (a scan) is
+refused with a clear reason rather than read as empty: it needs OCR first.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from itertools import pairwise
 from pathlib import Path
 
 from pipeline.errors import InputFileError
+from pipeline.ingest.speakers import accepted_labels, match_label
 from pipeline.ingest.text import COMMENT_LINE as _COMMENT
+from pipeline.ingest.text import parse_lines
 from pipeline.ingest.types import RawTurn, ReadResult
 from pipeline.settings import Settings
 
@@ -134,8 +139,17 @@ def _typical_gap(pages: list[list[_Line]]) -> float | None:
     return gaps[len(gaps) // 4] if gaps else None  # lower quartile: paragraph gaps are the large ones
 
 
-def _paragraphs(pages: list[list[_Line]]) -> list[str]:
-    """Group lines into paragraphs at vertical gaps, font-size changes, page breaks and ragged sentence ends."""
+#: A PDF is read as a transcript when this many distinct speaker labels open at least ...
+_MIN_SPEAKERS = 2
+#: ... this many lines in all (one "Note:" or "Summary:" heading pair does not make a report an interview).
+_MIN_LABELLED_LINES = 4
+
+
+def _paragraphs(pages: list[list[_Line]], starts: set[str] | None = None) -> list[str]:
+    """Group lines into paragraphs at vertical gaps, font-size changes, page breaks and ragged sentence ends.
+
+    ``starts``: case-folded speaker labels; a line opening with one of them always starts a paragraph.
+    """
     widths = sorted(len(line.text.strip()) for page in pages for line in page)
     typical = widths[int(len(widths) * 0.8)] if widths else 0
     gap = _typical_gap(pages)
@@ -152,7 +166,7 @@ def _paragraphs(pages: list[list[_Line]]) -> list[str]:
         previous: _Line | None = None
         for line in page:
             stripped = line.text.strip()
-            if previous is not None and _breaks(previous, line, gap):
+            if (previous is not None and _breaks(previous, line, gap)) or _opens_turn(stripped, starts):
                 close()
             current.append(stripped)
             if _SENTENCE_END.search(stripped) and len(stripped) < 0.75 * typical:
@@ -160,6 +174,14 @@ def _paragraphs(pages: list[list[_Line]]) -> list[str]:
             previous = line
     close()
     return paragraphs
+
+
+def _opens_turn(line: str, starts: set[str] | None) -> bool:
+    """Whether ``line`` opens with one of the speaker labels ``starts``."""
+    if not starts:
+        return False
+    label = match_label(line)
+    return label is not None and label.label.casefold() in starts
 
 
 def _breaks(previous: _Line, line: _Line, gap: float | None) -> bool:
@@ -184,7 +206,7 @@ def _join(lines: list[str]) -> str:
 
 
 def read_pdf(path: Path, data: bytes, settings: Settings) -> ReadResult:
-    """Paragraphs of the text layer as speakerless turns; leading ``#`` lines are header."""
+    """Paragraphs of the text layer as turns (with speakers for a transcript); leading ``#`` lines are header."""
     reader = _open(path, data)
     pages = _page_lines(path, reader)
     chars = sum(len(line.text.strip()) for page in pages for line in page)
@@ -197,5 +219,20 @@ def read_pdf(path: Path, data: bytes, settings: Settings) -> ReadResult:
             header.append(page.pop(0).text.strip())
         if page:
             break
+    speakers = _speaker_labels(pages, settings)
+    if speakers:
+        spoken = parse_lines([line for p in _paragraphs(pages, speakers) for line in (p, "")], settings)
+        if spoken.kind == "interview":
+            return ReadResult(turns=spoken.turns, kind="interview", header=header + spoken.header)
     turns = [RawTurn(text=paragraph) for paragraph in _paragraphs(pages)]
     return ReadResult(turns=turns, kind="document", header=header)
+
+
+def _speaker_labels(pages: list[list[_Line]], settings: Settings) -> set[str]:
+    """The speaker labels of a transcript PDF (case-folded), or an empty set for a document."""
+    candidates = [match_label(line.text.strip()) for page in pages for line in page]
+    accepted = accepted_labels(candidates, settings)
+    labelled = sum(1 for c in candidates if c is not None and c.label.casefold() in accepted)
+    if len(accepted) < _MIN_SPEAKERS or labelled < _MIN_LABELLED_LINES:
+        return set()
+    return accepted
