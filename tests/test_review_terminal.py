@@ -148,3 +148,45 @@ def test_typed_code_search_is_not_read_as_markup(sqlite_url: str, seeded: Seeded
     assert result.exit_code == 0, result.output
     assert "no single code matches: [/] [inaudible]" in result.output
     assert "decided 0, skipped 1, undone 0" in result.output
+
+
+def test_a_coder_reading_longer_than_the_lease_keeps_the_item(sqlite_url: str, seeded: Seeded) -> None:
+    """The terminal renews its lease while an item is on screen, as the web page does: another coder who
+    asks for work after the lease would have expired gets a different item, and the slow decision lands."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from pipeline.review.queue import ActingUser, lease_next
+    from pipeline.review.terminal import run_review
+
+    settings = get_settings().model_copy(update={"lease_seconds": 2})
+    coder1 = ActingUser(user_id=seeded.coders["coder1"], username="coder1")
+    coder2 = ActingUser(user_id=seeded.coders["coder2"], username="coder2")
+    other: list[int | None] = []
+
+    class SlowReader:
+        """Reads the first item for twice the lease, meanwhile coder2 asks for work; then accepts and quits."""
+
+        def __init__(self) -> None:
+            self.keys = iter("aq")
+            self.first = True
+
+        def key(self) -> str | None:
+            if self.first:
+                self.first = False
+                time.sleep(settings.lease_seconds * 2)
+                with session_scope(sqlite_url, immediate=True) as db:
+                    item = lease_next(db, coder2, settings)
+                    other.append(item.segment_id if item is not None else None)
+            return next(self.keys, None)
+
+        def line(self, prompt: str) -> str | None:
+            return None
+
+    summary = run_review(sqlite_url, settings, coder1, SlowReader(), Console(file=io.StringIO()))
+    assert summary.decided == 1 and summary.conflicts == 0
+    with session_scope(sqlite_url) as db:
+        decided = db.scalars(select(Coding.segment_id).where(Coding.coder == "coder1")).all()
+    assert decided and other and other[0] not in decided, "coder2 was handed the item coder1 was still reading"

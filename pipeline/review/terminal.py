@@ -8,14 +8,18 @@ separated by commas; a leading ``-`` marks a code as considered but not applied 
 Why keys come from a ``KeySource``: on a terminal they are read one at a time in raw mode, but the same
 loop reads them from a pipe or a ``--keys`` string, which is how it is tested and scripted. Decisions go
 through the same library functions as the web app, so leases, version checks and audit rows are identical.
+Like the web page, the terminal keeps its lease alive while an item is on screen (a heartbeat thread renews
+it every third of the lease), so a coder who reads a long passage does not lose the item to someone else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
@@ -25,16 +29,19 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pipeline.errors import ConflictError, ReviewError
 from pipeline.review.catalogue import Catalogue, CodeInfo, load_catalogue
 from pipeline.review.context import ItemView, build_item_view
 from pipeline.review.decisions import bulk_accept, decide_review, group_size, skip, submit_blind, undo_last
-from pipeline.review.queue import Reviewer, lease_next, release_all
+from pipeline.review.queue import Reviewer, lease_next, release_all, renew_lease
 from pipeline.settings import Settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import ReviewItem
+
+log = logging.getLogger(__name__)
 
 HELP_REVIEW = (
     "a accept · r reject · c other code · b accept group · s skip · u undo · n note · 1-5 certainty · "
@@ -241,13 +248,46 @@ def run_review(
             assert leased is not None
             view = build_item_view(db, leased, catalogue, embedding_model=settings.embedding_model,
                                    group_size=group_size(db, leased, reviewer))
-        outcome = _decide_one(url, settings, reviewer, view, catalogue, keys, console, summary)
+        with lease_heartbeat(url, item_id, reviewer, settings):
+            outcome = _decide_one(url, settings, reviewer, view, catalogue, keys, console, summary)
         last_segment = view.segment_id if outcome not in ("skip", "blind", "quit", "conflict") else None
         if outcome == "quit":
             # Leaving hands held items straight back instead of making others wait for the leases to expire.
             with session_scope(url, immediate=True) as db:
                 release_all(db, reviewer)
             return summary
+
+
+@contextlib.contextmanager
+def lease_heartbeat(url: str, item_id: int, reviewer: Reviewer, settings: Settings) -> Iterator[threading.Event]:
+    """Renew the lease on ``item_id`` every third of ``lease_seconds`` until the block ends.
+
+    Yields an event that is set when a renewal finds the lease gone (expired and taken, or the item
+    withdrawn): the coder's decision will then be refused by the version check, as on the web page. A
+    failed renewal (database busy) is retried on the next beat, never raised into the review loop.
+    """
+    stop, lost = threading.Event(), threading.Event()
+    interval = max(1.0, settings.lease_seconds / 3)
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                with session_scope(url) as db:
+                    kept = renew_lease(db, item_id, reviewer, settings)
+            except SQLAlchemyError as exc:  # a busy database must not end the coder's session
+                log.warning("lease renewal failed (%s); retrying on the next beat", type(exc).__name__)
+                continue
+            if not kept:
+                lost.set()
+                return
+
+    thread = threading.Thread(target=beat, name=f"lease-heartbeat-{item_id}", daemon=True)
+    thread.start()
+    try:
+        yield lost
+    finally:
+        stop.set()
+        thread.join(timeout=interval + 5)
 
 
 def _decide_one(
