@@ -16,7 +16,9 @@ What it does (see ../shared/eval/narrative_frames/README.md for the data):
   human coder on the articles that coder labelled, next to the kappa between pairs of human coders.
   The model's yes/no for kappa is reported three ways: "apply" (yes = auto-applied), "p>=0.5", and
   "decision" (yes = p >= the per-code decision threshold that training chose on its own inner
-  cross-validated predictions, so the held-out fold never influences it);
+  cross-validated predictions, so the held-out fold never influences it); a fourth, "best cut", is the
+  highest kappa any single cut-off reaches on the held-out scores, picked with the test labels: an upper
+  bound on what threshold tuning could give, reported to tell ranking limits from threshold limits;
 - the cold-start scorer (codebook text only, no training) is measured separately on all articles.
 
 Results: printed, and written to bench/results/eval_suggest.json and .md.
@@ -56,7 +58,10 @@ RESULTS = REPO_ROOT / "bench" / "results"
 #: The issue's target applies to codes with at least this many positive training labels.
 TARGET_MIN_POSITIVES = 40
 #: The model's yes/no compared with coders: auto-applied, p >= 0.5, p >= the per-code decision threshold.
-KAPPA_VARIANTS = ("kappa_model_apply", "kappa_model_0.5", "kappa_model_decision")
+KAPPA_VARIANTS = ("kappa_model_apply", "kappa_model_0.5", "kappa_model_decision", "kappa_model_best_cut")
+#: Cut-offs tried for the "best cut" bound: the highest kappa any single cut-off reaches on the held-out
+#: scores, chosen with the test labels, so an upper bound on what threshold tuning could give, not a result.
+BEST_CUT_GRID = np.linspace(0.05, 0.95, 91)
 
 
 def embed_units(texts: list[str], cache: Path | None) -> np.ndarray:
@@ -205,6 +210,12 @@ def code_metrics(
     kappa_apply = model_human_kappa(labels, code, dict(zip(units, applied.astype(int).tolist(), strict=True)))
     kappa_half = model_human_kappa(labels, code, dict(zip(units, pred_half.astype(int).tolist(), strict=True)))
     kappa_decision = model_human_kappa(labels, code, dict(zip(units, yes.astype(int).tolist(), strict=True)))
+    kappa_best = max(
+        (k for t in BEST_CUT_GRID
+         if (k := model_human_kappa(labels, code, dict(zip(units, (proba >= t).astype(int).tolist(), strict=True))))
+         is not None),
+        default=None,
+    )
     tp_yes = int((yes & (y == 1)).sum())
     denom_yes = int((yes & known).sum()) + positives
     hh, hh_n = human_human_kappa(labels, code)
@@ -221,6 +232,7 @@ def code_metrics(
         "kappa_model_0.5": kappa_half,
         "f1_at_decision": 2 * tp_yes / denom_yes if denom_yes else None,
         "kappa_model_decision": kappa_decision,
+        "kappa_model_best_cut": kappa_best,
         "kappa_human_human": hh,
         "human_pairs_units": hh_n,
     }
@@ -364,18 +376,21 @@ def render(results: dict) -> str:
         "grouped by near-duplicate article)",
         "",
         "Trained model (out-of-fold). Labels: majority of coders, ties excluded. kappa = mean over coders "
-        "(weighted by articles) of Cohen's kappa between model and coder; human = mean pairwise coder kappa.",
+        "(weighted by articles) of Cohen's kappa between model and coder; human = mean pairwise coder kappa. "
+        "'best cut' is the highest kappa any one cut-off reaches, picked with the test labels: an upper bound "
+        "on threshold tuning, not a result.",
         "",
         "| code | pos | raw pos | cold share | applied | apply P | apply R | review share | F1@0.5 "
-        "| F1@decision | κ model(apply) | κ model(p≥.5) | κ model(decision) | κ human |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| F1@decision | κ model(apply) | κ model(p≥.5) | κ model(decision) | κ best cut (bound) | κ human |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for code, m in results["per_code"].items():
         lines.append(
             f"| {code} | {m['positives']} | {m['raw_positive_rows']} | {_f(m['cold_start_share'])} | {m['applied']} "
             f"| {_f(m['apply_precision'])} | {_f(m['apply_recall'])} | {_f(m['review_share'])} "
             f"| {_f(m['f1_at_0.5'])} | {_f(m['f1_at_decision'])} | {_f(m['kappa_model_apply'])} "
-            f"| {_f(m['kappa_model_0.5'])} | {_f(m['kappa_model_decision'])} | {_f(m['kappa_human_human'])} |"
+            f"| {_f(m['kappa_model_0.5'])} | {_f(m['kappa_model_decision'])} | {_f(m['kappa_model_best_cut'])} "
+            f"| {_f(m['kappa_human_human'])} |"
         )
     o, t = results["overall"], results["overall_targeted"]
     lines += [
