@@ -100,3 +100,31 @@ def test_lock_writes_serialises_the_same_section_across_sessions(db_url: str) ->
         seen = s.scalars(select(AuditLog.actor).where(AuditLog.action == "test.lock")).all()
     thread.join()
     assert events == ["first commits", "second has lock"] and seen == ["first"]
+
+
+def test_migration_0002_keeps_the_newest_of_several_active_models(db_url: str) -> None:
+    """A database where a race left two models active upgrades cleanly, keeping the newest one active."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from pipeline.store.db import alembic_config
+    from pipeline.store.models import ModelVersion
+
+    with get_engine(db_url).begin() as connection:
+        cfg = alembic_config(db_url)
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0001")
+    with get_engine(db_url).begin() as connection:
+        for name, day in (("old", 1), ("new", 2), ("older", 0)):
+            connection.execute(
+                text(
+                    "INSERT INTO model_versions (version, path, embedding_model, card, stale_codes, is_active, "
+                    "created_at) VALUES (:v, :p, 'e', '{}', '[]', :a, :c)"
+                ),
+                {"v": name, "p": f"/m/{name}", "a": True, "c": dt.datetime(2026, 11, 1 + day)},
+            )
+    ensure_schema(url=db_url)
+    with session_scope(db_url) as s:
+        assert s.scalars(select(ModelVersion.version).where(ModelVersion.is_active.is_(True))).all() == ["new"]
