@@ -15,6 +15,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from pipeline.errors import ModelError
+from pipeline.suggest.card import card_markdown
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.estimator import UNKNOWN, CodeSuggester
 from pipeline.suggest.labels import HumanDecision, resolve_shares, share_matrix
@@ -181,6 +182,8 @@ def test_blended_model_round_trips_and_needs_the_texts(tmp_path: Path, monkeypat
     card = model.card["training"]["lexical"]
     assert card["enabled"] and card["vocabulary_size"] > 0 and "vocabulary" not in card
     assert set(card["weights"]) == set(model.codes) and card["weight_rule"].startswith("per code")
+    assert card["number_shapes"] is True
+    assert "numbers only as markers" in card_markdown(model.card)
 
     def no_pickle(*args, **kwargs):
         raise AssertionError("pickle must not be used for model artefacts")

@@ -119,11 +119,11 @@ def card_markdown(card: dict[str, Any]) -> str:
     lexical = training.get("lexical") or {}
     weights = lexical.get("weights") or {}
     if lexical.get("enabled"):
+        numbers = " (numbers only as markers: money, percent, year, number)" if lexical.get("number_shapes") else ""
         lines.append(
-            f"- Word channel: TF-IDF of alphabetic words (numbers only as markers of their kind: money, percent, "
-            f"year, number) seen in at least {lexical.get('min_df')} training units "
-            f"({lexical.get('vocabulary_size')} features; the words themselves are not listed here); its share of "
-            f"the blend per code: {lexical.get('weight_rule', 'fixed')} (column 'words')"
+            f"- Word channel: TF-IDF of alphabetic words{numbers} seen in at least {lexical.get('min_df')} "
+            f"training units ({lexical.get('vocabulary_size')} features; the words themselves are not listed "
+            f"here); its share of the blend per code: {lexical.get('weight_rule', 'fixed')} (column 'words')"
         )
     lines += [
         "",

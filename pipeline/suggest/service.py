@@ -579,8 +579,7 @@ def _update_superseded(
             .values(priority=suggestion.priority, group_key=suggestion.group_key, version=ReviewItem.version + 1)
             .execution_options(synchronize_session=False)
         )
-    out = [(s.id, s.segment_id, s.code_key) for s in updated]
-    return out
+    return [(s.id, s.segment_id, s.code_key) for s in updated]
 
 
 def _insert_ignore(

@@ -249,7 +249,7 @@ def choose_lexical_weights(
         y = Y_fit[known, j]
         losses = []
         for w in LEXICAL_WEIGHT_GRID:
-            p = np.clip((1.0 - w) * oof_embedding[known, j] + w * oof_text[known, j], 1e-6, 1 - 1e-6)
+            p = np.clip(blend(oof_embedding[known, j], oof_text[known, j], w), 1e-6, 1 - 1e-6)
             losses.append(float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))))
         weights[j] = LEXICAL_WEIGHT_GRID[int(np.argmin(losses))]
     return weights
@@ -268,6 +268,7 @@ def _lexical_card(
         "enabled": True,
         "weights": None if weights is None else dict(zip(codebook.code_ids, weights.tolist(), strict=True)),
         "weight_rule": "fixed" if config.lexical_weight is not None else "per code, lowest out-of-fold log loss",
+        "number_shapes": bool(text_estimator.number_shapes),
         "vocabulary_size": len(text_estimator.vectorizer_.vocabulary_),
         "min_df": config.lexical_min_df,
         "C": config.lexical_C,
