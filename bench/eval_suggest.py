@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -211,9 +212,12 @@ def code_metrics(
     kappa_half = model_human_kappa(labels, code, dict(zip(units, pred_half.astype(int).tolist(), strict=True)))
     kappa_decision = model_human_kappa(labels, code, dict(zip(units, yes.astype(int).tolist(), strict=True)))
     kappa_best = max(
-        (k for t in BEST_CUT_GRID
-         if (k := model_human_kappa(labels, code, dict(zip(units, (proba >= t).astype(int).tolist(), strict=True))))
-         is not None),
+        (
+            k
+            for t in BEST_CUT_GRID
+            if (k := model_human_kappa(labels, code, dict(zip(units, (proba >= t).astype(int).tolist(), strict=True))))
+            is not None
+        ),
         default=None,
     )
     tp_yes = int((yes & (y == 1)).sum())
@@ -276,6 +280,7 @@ def evaluate(
     folds: int = 5,
     cache: bool = True,
     lexical: bool = True,
+    counts: bool = True,
     soft_labels: bool = True,
     C: float | None = None,
 ) -> dict:
@@ -294,8 +299,10 @@ def evaluate(
     X = embed_units(texts, RESULTS / "narrative_frames_embeddings.npz" if cache else None)
     groups = near_duplicate_groups(X)
     labels = coder_labels(examples)
-    # The project defaults (target precision 0.90, review floor 0.15, min 10, lexical channel on).
-    config = TrainingConfig(lexical=lexical) if C is None else TrainingConfig(lexical=lexical, C=C)
+    # The project defaults (target precision 0.90, review floor 0.15, min 10, word and counts channels on).
+    config = TrainingConfig(lexical=lexical, counts=counts)
+    if C is not None:
+        config = dataclasses.replace(config, C=C)
 
     from pipeline.embed import get_embedder
 
@@ -437,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N articles (quick check)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    parser.add_argument("--no-lexical", action="store_true", help="embeddings only (no TF-IDF word channel)")
+    parser.add_argument("--no-lexical", action="store_true", help="no TF-IDF word channel")
+    parser.add_argument("--no-counts", action="store_true", help="no counts channel (marker counts)")
     parser.add_argument(
         "--hard-labels", action="store_true", help="fit on majority labels (ties dropped) instead of vote shares"
     )
@@ -453,10 +461,16 @@ def main(argv: list[str] | None = None) -> int:
         folds=args.folds,
         cache=not args.no_cache,
         lexical=not args.no_lexical,
+        counts=not args.no_counts,
         soft_labels=not args.hard_labels,
         C=args.C,
     )
-    results["variant"] = {"lexical": not args.no_lexical, "soft_labels": not args.hard_labels, "C": args.C}
+    results["variant"] = {
+        "lexical": not args.no_lexical,
+        "counts": not args.no_counts,
+        "soft_labels": not args.hard_labels,
+        "C": args.C,
+    }
     report = render(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "eval_suggest" + (f"_{args.tag}" if args.tag else "")

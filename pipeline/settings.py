@@ -117,6 +117,11 @@ class Settings(BaseSettings):
         description="Share of the word channel in the blend; unset = chosen per code on cross-validated scores.",
     )
     lexical_min_df: int = Field(default=2, ge=2, description="A word must occur in this many training units.")
+    count_features: bool = Field(
+        default=True,
+        description="Blend a counts channel (how often a unit mentions sums of money, percentages, years, numbers "
+        "and quotes, and its length) with the embeddings; its share is chosen per code on cross-validated scores.",
+    )
 
     # --- review --------------------------------------------------------------------------------------
     blind_share: float = Field(default=0.15, ge=0.0, le=1.0)

@@ -157,7 +157,9 @@ def test_numbers_become_their_kind_and_never_their_digits() -> None:
 
 
 # -- the blended model ----------------------------------------------------------------------------------
-def _blended(tmp_path: Path, lexical: bool = True) -> tuple[SuggestionModel, np.ndarray, list[str]]:
+def _blended(
+    tmp_path: Path, lexical: bool = True, counts: bool = True
+) -> tuple[SuggestionModel, np.ndarray, list[str]]:
     texts, Y = synthetic_corpus(160)
     rng = np.random.default_rng(2)
     X = rng.normal(size=(160, 16))  # embeddings carrying no signal: only the word channel can learn
@@ -171,7 +173,7 @@ def _blended(tmp_path: Path, lexical: bool = True) -> tuple[SuggestionModel, np.
         texts=texts,
         coldstart=coldstart,
         embedding_model="synthetic-16d",
-        config=TrainingConfig(lexical=lexical),
+        config=TrainingConfig(lexical=lexical, counts=counts),
     )
     return model, X, texts
 
@@ -204,7 +206,7 @@ def test_blended_model_round_trips_and_needs_the_texts(tmp_path: Path, monkeypat
 def test_word_channel_improves_on_signal_free_embeddings(tmp_path: Path) -> None:
     """With embeddings that carry no signal, the blend still separates the codes through the words."""
     blended, _, _ = _blended(tmp_path)
-    plain, _, _ = _blended(tmp_path, lexical=False)
+    plain, _, _ = _blended(tmp_path, lexical=False, counts=False)
     assert not plain.uses_text and plain.text_estimator is None
     assert plain.card["training"]["lexical"] in (None, {"enabled": False})
     assert blended.learned_codes == blended.codes

@@ -157,8 +157,8 @@ def decide(
 
     ``confirm``: the span was identifying; its original joins the deny list (encrypted) so it is always
     masked. ``undo``: it was not; its original joins the allow list so it stays readable next time.
-    The stored anonymised text is not rewritten here (offsets of turns and segments depend on it); a
-    re-run of the transcript applies the new lists.
+    The stored anonymised text is not rewritten: the transcript keeps its placeholder (the safe side) and
+    the lists apply to transcripts anonymised later (see the package README, "Known limits").
     """
     event = session.get(AnonymisationEvent, event_id)
     if event is None:

@@ -118,6 +118,8 @@ def review(
             for event_id in undo:
                 decide(session, event_id, "undo", who, keyring)
         typer.echo(f"{len(confirm)} confirmed, {len(undo)} undone")
+        if undo and keyring is not None:
+            typer.echo("undone terms stay readable in transcripts anonymised from now on; stored text is unchanged")
         return
     with session_scope() as session:
         candidates = list_for_review(session, transcript_id=transcript, limit=limit)

@@ -6,6 +6,7 @@ Modules (each small, each with its reasons in its docstring):
 
 - ``estimator``  the scikit-learn ``CodeSuggester`` (one calibrated model per code, masked and soft labels)
 - ``lexical``    ``TextCodeSuggester``: the same classifier on TF-IDF word features, blended with the first
+- ``counts``     ``CountCodeSuggester``: the same classifier on how often a unit mentions sums, percentages, ...
 - ``coldstart``  similarity to the codebook's definitions, include rules and examples
 - ``policy``     per-code thresholds chosen on cross-validated predictions; the decision policy
 - ``labels``     training labels (majority) and vote shares from human decisions; the conflict rule

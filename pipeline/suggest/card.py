@@ -125,19 +125,28 @@ def card_markdown(card: dict[str, Any]) -> str:
             f"training units ({lexical.get('vocabulary_size')} features; the words themselves are not listed "
             f"here); its share of the blend per code: {lexical.get('weight_rule', 'fixed')} (column 'words')"
         )
+    counts = training.get("counts") or {}
+    count_weights = counts.get("weights") or {}
+    if counts.get("enabled"):
+        lines.append(
+            "- Counts channel: how often each unit mentions sums of money, percentages, years, numbers and "
+            "quotes, and its length (log counts, standardised); its share of the blend per code: lowest "
+            "out-of-fold log loss (column 'counts')"
+        )
     lines += [
         "",
-        "| code | theme | mode | units with a yes | units with a no | words | apply ≥ | review ≥ | CV precision "
-        "| CV recall | CV review share | CV F1@0.5 | yes ≥ | CV κ@yes |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| code | theme | mode | units with a yes | units with a no | words | counts | apply ≥ | review ≥ "
+        "| CV precision | CV recall | CV review share | CV F1@0.5 | yes ≥ | CV κ@yes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for code, entry in card.get("codes", {}).items():
         t = entry.get("thresholds", {})
         cv = entry.get("cv", {})
         words = _fmt(weights.get(code)) if entry.get("mode") == "model" else "–"
+        share = _fmt(count_weights.get(code)) if entry.get("mode") == "model" else "–"
         lines.append(
             f"| {code} | {entry.get('theme')} | {entry.get('mode')} | {entry.get('n_positive')} "
-            f"| {entry.get('n_negative')} | {words} | {_fmt(t.get('apply'))} | {_fmt(t.get('review'))} "
+            f"| {entry.get('n_negative')} | {words} | {share} | {_fmt(t.get('apply'))} | {_fmt(t.get('review'))} "
             f"| {_fmt(cv.get('apply_precision'))} | {_fmt(cv.get('apply_recall'))} "
             f"| {_fmt(cv.get('review_share'))} | {_fmt(cv.get('f1_at_0.5'))} "
             f"| {_fmt(t.get('decision'))} | {_fmt(cv.get('kappa_at_decision'))} |"

@@ -9,6 +9,7 @@ On disk (one folder per model version)::
     model.json        metadata, codebook, policy thresholds, cold-start calibration (plain JSON)
     estimator.skops   the fitted CodeSuggester, saved with skops (never pickle)
     lexical.skops     the fitted TextCodeSuggester (word features), when the model has a lexical channel
+    counts.skops      the fitted CountCodeSuggester (marker counts), when the model has a counts channel
     coldstart.npz     cold-start prototype vectors (numpy, loaded with allow_pickle=False)
     card.json         the model card (also rendered as card.md for people)
     card.md
@@ -34,6 +35,7 @@ from pipeline.codebook import Codebook
 from pipeline.errors import ModelError
 from pipeline.suggest.card import build_card, card_markdown
 from pipeline.suggest.coldstart import ColdStartScorer
+from pipeline.suggest.counts import CountCodeSuggester
 from pipeline.suggest.estimator import CodeSuggester
 from pipeline.suggest.lexical import TextCodeSuggester
 from pipeline.suggest.policy import DecisionPolicy
@@ -41,12 +43,13 @@ from pipeline.suggest.policy import DecisionPolicy
 if TYPE_CHECKING:
     from pipeline.embed import Embedder
 
-_E = TypeVar("_E", CodeSuggester, TextCodeSuggester)
+_E = TypeVar("_E", CodeSuggester, TextCodeSuggester, CountCodeSuggester)
 
 ARTEFACT_FORMAT = "qualcode-suggest/1"
 MODEL_FILE = "model.json"
 ESTIMATOR_FILE = "estimator.skops"
 LEXICAL_FILE = "lexical.skops"
+COUNTS_FILE = "counts.skops"
 COLDSTART_FILE = "coldstart.npz"
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
@@ -56,6 +59,7 @@ CARD_MD = "card.md"
 TRUSTED_TYPES: tuple[str, ...] = (
     "pipeline.suggest.estimator.CodeSuggester",
     "pipeline.suggest.lexical.TextCodeSuggester",
+    "pipeline.suggest.counts.CountCodeSuggester",
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.calibration._CalibratedClassifier",
@@ -90,6 +94,10 @@ class SuggestionModel:
     text_estimator: TextCodeSuggester | None = None
     #: Per code (codebook order), the weight of the lexical channel in the blend (0 = embeddings only).
     lexical_weights: np.ndarray | None = None
+    #: Optional third channel: marker counts of the segment text (see ``pipeline.suggest.counts``).
+    count_estimator: CountCodeSuggester | None = None
+    #: Per code, the weight of the counts channel in the blend (0 = not used).
+    count_weights: np.ndarray | None = None
 
     @property
     def codes(self) -> list[str]:
@@ -109,12 +117,11 @@ class SuggestionModel:
     @property
     def uses_text(self) -> bool:
         """Whether scoring needs the units' text as well as their embeddings."""
-        return (
-            self.estimator is not None
-            and self.text_estimator is not None
-            and self.lexical_weights is not None
-            and bool((np.asarray(self.lexical_weights) > 0).any())
-        )
+        if self.estimator is None:
+            return False
+        words = self.text_estimator is not None and _any_positive(self.lexical_weights)
+        counts = self.count_estimator is not None and _any_positive(self.count_weights)
+        return words or counts
 
     def score(self, X: np.ndarray, stale_codes: Collection[str] = (), texts: Sequence[str] | None = None) -> Scores:
         """Probabilities per code; unlearned and ``stale_codes`` fall back to the cold-start scorer.
@@ -126,22 +133,35 @@ class SuggestionModel:
         learned = self.learned & ~np.isin(self.codes, list(stale_codes))
         proba = self.coldstart.predict_code_proba(X)
         if self.estimator is not None and learned.any():
+            self._check_texts(texts, X.shape[0])
             trained = blend(
                 self.estimator.predict_code_proba(X),
-                self._lexical_proba(texts, X.shape[0]),
+                self._channel_proba(self.text_estimator, self.lexical_weights, texts),
                 self.lexical_weights,
+                self._channel_proba(self.count_estimator, self.count_weights, texts),
+                self.count_weights,
             )
             proba[:, learned] = trained[:, learned]
         return Scores(codes=list(self.codes), proba=proba, cold_start=~learned)
 
-    def _lexical_proba(self, texts: Sequence[str] | None, n: int) -> np.ndarray | None:
-        if not self.uses_text or self.text_estimator is None:
-            return None
+    def _check_texts(self, texts: Sequence[str] | None, n: int) -> None:
+        if not self.uses_text:
+            return
         if texts is None:
             raise ModelError(f"model {self.version} scores the text as well as the embeddings; pass the texts")
         if len(texts) != n:
             raise ModelError(f"model {self.version}: got {len(texts)} texts for {n} embeddings")
-        return self.text_estimator.predict_code_proba(list(texts))
+
+    @staticmethod
+    def _channel_proba(
+        estimator: TextCodeSuggester | CountCodeSuggester | None,
+        weights: np.ndarray | None,
+        texts: Sequence[str] | None,
+    ) -> np.ndarray | None:
+        """A text channel's probabilities, or None when the model does not use it (no need to run it)."""
+        if estimator is None or texts is None or not _any_positive(weights):
+            return None
+        return estimator.predict_code_proba(list(texts))
 
     def decide(self, scores: Scores) -> np.ndarray:
         """``apply`` / ``review`` / ``drop`` for every (unit, code) of ``scores``."""
@@ -171,6 +191,8 @@ class SuggestionModel:
             "has_estimator": self.estimator is not None,
             "has_lexical": self.text_estimator is not None,
             "lexical_weights": None if self.lexical_weights is None else np.asarray(self.lexical_weights).tolist(),
+            "has_counts": self.count_estimator is not None,
+            "count_weights": None if self.count_weights is None else np.asarray(self.count_weights).tolist(),
         }
         np.savez(
             directory / COLDSTART_FILE,
@@ -181,6 +203,8 @@ class SuggestionModel:
             sio.dump(self.estimator, directory / ESTIMATOR_FILE)
         if self.text_estimator is not None:
             sio.dump(self.text_estimator, directory / LEXICAL_FILE)
+        if self.count_estimator is not None:
+            sio.dump(self.count_estimator, directory / COUNTS_FILE)
         _write_json(directory / MODEL_FILE, meta)
         _write_json(directory / CARD_JSON, self.card)
         (directory / CARD_MD).write_text(card_markdown(self.card), encoding="utf-8")
@@ -222,6 +246,13 @@ class SuggestionModel:
         lexical = _load_estimator(directory / LEXICAL_FILE, TextCodeSuggester) if meta.get("has_lexical") else None
         if lexical is not None and len(lexical.learned_) != len(codebook.code_ids):
             raise ModelError(f"{directory / LEXICAL_FILE}: lexical estimator has a different number of codes")
+        counts = _load_estimator(directory / COUNTS_FILE, CountCodeSuggester) if meta.get("has_counts") else None
+        if counts is not None and len(counts.learned_) != len(codebook.code_ids):
+            raise ModelError(f"{directory / COUNTS_FILE}: counts estimator has a different number of codes")
+        lexical_weights = _weights(meta.get("lexical_weights"), len(codebook.code_ids), meta_path)
+        count_weights = _weights(meta.get("count_weights"), len(codebook.code_ids), meta_path)
+        if lexical_weights is not None and count_weights is not None and (lexical_weights + count_weights > 1).any():
+            raise ModelError(f"{meta_path}: lexical_weights + count_weights exceed 1 for some code")
         card_path = directory / CARD_JSON
         card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
         return cls(
@@ -233,21 +264,40 @@ class SuggestionModel:
             estimator=estimator,
             card=card,
             text_estimator=lexical,
-            lexical_weights=_weights(meta.get("lexical_weights"), len(codebook.code_ids), meta_path),
+            lexical_weights=lexical_weights,
+            count_estimator=counts,
+            count_weights=count_weights,
         )
 
 
-def blend(embedding: np.ndarray, lexical: np.ndarray | None, weight: float | np.ndarray | None) -> np.ndarray:
-    """Weighted mean of the two channels' probabilities (the embedding channel alone without ``lexical``).
+def blend(
+    embedding: np.ndarray,
+    lexical: np.ndarray | None,
+    weight: float | np.ndarray | None,
+    counts: np.ndarray | None = None,
+    count_weight: float | np.ndarray | None = None,
+) -> np.ndarray:
+    """Weighted mean of the channels' probabilities (the embedding channel alone without the others).
 
-    ``weight`` is the lexical channel's share, one number or one per code (column). Both channels are
-    calibrated, so their weighted mean is a probability too; thresholds are tuned on this very blend of
-    out-of-fold scores (see ``training.train_model``).
+    ``weight`` is the lexical channel's share and ``count_weight`` the counts channel's, one number or one
+    per code (column); the embeddings get the rest. All channels are calibrated, so their weighted mean
+    is a probability too; thresholds are tuned on this very blend of out-of-fold scores (see
+    ``training.train_model``).
     """
-    if lexical is None or weight is None:
-        return embedding
-    w = np.asarray(weight, dtype=np.float64)
-    return (1.0 - w) * embedding + w * lexical
+    result = np.asarray(embedding, dtype=np.float64)
+    rest: float | np.ndarray = 1.0
+    mixed = np.zeros_like(result)
+    for channel, share in ((lexical, weight), (counts, count_weight)):
+        if channel is None or share is None:
+            continue
+        w = np.asarray(share, dtype=np.float64)
+        mixed = mixed + w * channel
+        rest = rest - w
+    return rest * result + mixed
+
+
+def _any_positive(weights: np.ndarray | None) -> bool:
+    return weights is not None and bool((np.asarray(weights) > 0).any())
 
 
 def _weights(value: Any, n_codes: int, path: Path) -> np.ndarray | None:

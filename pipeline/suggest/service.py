@@ -540,9 +540,7 @@ def suggest_for_segments(
     return stats
 
 
-def _update_superseded(
-    session: Session, rows: list[dict[str, object]], version: str
-) -> list[tuple[int, int, str]]:
+def _update_superseded(session: Session, rows: list[dict[str, object]], version: str) -> list[tuple[int, int, str]]:
     """Write ``rows`` over this version's superseded suggestions of the same pairs; (id, segment, code)."""
     if not rows:
         return []

@@ -21,6 +21,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from pipeline.codebook import Codebook
 from pipeline.suggest.card import build_card
 from pipeline.suggest.coldstart import ColdStartScorer
+from pipeline.suggest.counts import FEATURE_NAMES, CountCodeSuggester
 from pipeline.suggest.estimator import UNKNOWN, CodeSuggester
 from pipeline.suggest.lexical import TextCodeSuggester
 from pipeline.suggest.model import SuggestionModel, blend
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from pipeline.embed import Embedder
     from pipeline.settings import Settings
 
-#: Shares of the word channel tried per code when the blend weight is chosen automatically.
+#: Shares of a text channel (words, counts) tried per code when the blend weights are chosen automatically;
+#: with both channels, every pair of shares from this grid that sums to at most 1 is tried.
 LEXICAL_WEIGHT_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 #: Cold-start suggestions are queued for review only when at least this likely (see policy.py).
@@ -55,6 +57,9 @@ class TrainingConfig:
     lexical_weight: float | None = None
     lexical_C: float = 10.0
     lexical_min_df: int = 2
+    #: Blend a counts channel (how often sums of money, percentages, ... occur; see ``pipeline.suggest.counts``).
+    counts: bool = True
+    counts_C: float = 0.1
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainingConfig:
@@ -66,11 +71,12 @@ class TrainingConfig:
             lexical=settings.lexical_features,
             lexical_weight=settings.lexical_weight,
             lexical_min_df=settings.lexical_min_df,
+            counts=settings.count_features,
         )
 
 
 def cross_val_code_proba(
-    estimator: CodeSuggester | TextCodeSuggester,
+    estimator: CodeSuggester | TextCodeSuggester | CountCodeSuggester,
     X: np.ndarray,
     Y: np.ndarray,
     groups: np.ndarray | None = None,
@@ -128,9 +134,9 @@ def train_model(
     thresholds are tuned and reported against. ``Y_fit`` (same shape, default ``Y``) is what the
     estimators are fitted on, normally the coders' vote shares (see :mod:`pipeline.suggest.labels`).
     ``texts`` (the units' anonymised text, in the order of ``X``) add the lexical channel when
-    ``config.lexical`` is on. The cold-start scorer comes from ``coldstart`` or is built with
-    ``embedder`` from the codebook text; it is calibrated on ``Y`` and keeps scoring the codes that have
-    too few examples.
+    ``config.lexical`` is on and the counts channel when ``config.counts`` is on. The cold-start scorer
+    comes from ``coldstart`` or is built with ``embedder`` from the codebook text; it is calibrated on
+    ``Y`` and keeps scoring the codes that have too few examples.
     """
     config = config or TrainingConfig()
     X = np.asarray(X, dtype=np.float32)
@@ -142,8 +148,9 @@ def train_model(
         raise ValueError(f"Y_fit must have the shape of Y {Y.shape}, got {Y_fit.shape}")
     if texts is not None and len(texts) != X.shape[0]:
         raise ValueError(f"got {len(texts)} texts for {X.shape[0]} units")
-    use_text = config.lexical and texts is not None and config.lexical_weight != 0
-    text_array = np.array(list(texts), dtype=object) if use_text and texts is not None else None
+    use_words = config.lexical and texts is not None and config.lexical_weight != 0
+    use_counts = config.counts and texts is not None and config.lexical_weight != 1
+    text_array = np.array(list(texts), dtype=object) if (use_words or use_counts) and texts is not None else None
     if coldstart is None:
         if embedder is None:
             raise ValueError("give either a cold-start scorer or an embedder to build one")
@@ -156,24 +163,38 @@ def train_model(
     estimator = CodeSuggester(C=config.C, min_positive=config.min_positive_examples)
     estimator.fit(X, Y_fit)
     text_estimator: TextCodeSuggester | None = None
-    if text_array is not None:
+    count_estimator: CountCodeSuggester | None = None
+    if text_array is not None and use_words:
         text_estimator = TextCodeSuggester(
             C=config.lexical_C, min_df=config.lexical_min_df, min_positive=config.min_positive_examples
         ).fit(text_array, Y_fit)
+    if text_array is not None and use_counts:
+        count_estimator = CountCodeSuggester(C=config.counts_C, min_positive=config.min_positive_examples).fit(
+            text_array, Y_fit
+        )
     reports: dict[str, ThresholdReport] = {}
     lexical_weights: np.ndarray | None = None
+    count_weights: np.ndarray | None = None
     # Thresholds need out-of-fold scores from at least two independent groups. With one (every labelled
     # segment from one interview, whose overlapping windows leak into each other) there is no honest way
     # to tune an auto-apply threshold, so every code stays in cold start until a second group arrives.
     n_groups = X.shape[0] if groups is None else len(np.unique(groups))
     if estimator.learned_.any() and X.shape[0] >= 4 and n_groups >= 2:
         oof = cross_val_code_proba(estimator, X, Y_fit, groups, config.n_splits, config.random_state)
+        oof_text = oof_counts = None
         if text_estimator is not None and text_array is not None:
             oof_text = cross_val_code_proba(
                 text_estimator, text_array, Y_fit, groups, config.n_splits, config.random_state
             )
-            lexical_weights = choose_lexical_weights(Y_fit, oof, oof_text, config.lexical_weight)
-            oof = blend(oof, oof_text, lexical_weights)
+        if count_estimator is not None and text_array is not None:
+            oof_counts = cross_val_code_proba(
+                count_estimator, text_array, Y_fit, groups, config.n_splits, config.random_state
+            )
+        if oof_text is not None or oof_counts is not None:
+            lexical_weights, count_weights = choose_channel_weights(
+                Y_fit, oof, oof_text, oof_counts, config.lexical_weight
+            )
+            oof = blend(oof, oof_text, lexical_weights, oof_counts, count_weights)
         for j, code in enumerate(codebook.code_ids):
             if not estimator.learned_[j]:
                 continue
@@ -206,6 +227,8 @@ def train_model(
         estimator=estimator if learned_any else None,
         text_estimator=text_estimator if learned_any else None,
         lexical_weights=lexical_weights if text_estimator is not None else None,
+        count_estimator=count_estimator if learned_any else None,
+        count_weights=count_weights if count_estimator is not None else None,
     )
     model.card = build_card(
         model,
@@ -216,6 +239,7 @@ def train_model(
             "n_soft_labels": int(((Y_fit > 0) & (Y_fit < 1)).sum()),
             "label_rule": "fitted on coders' vote shares; thresholds tuned on majority labels (ties excluded)",
             "lexical": _lexical_card(text_estimator, config, codebook, lexical_weights) if learned_any else None,
+            "counts": _counts_card(count_estimator, config, codebook, count_weights) if learned_any else None,
             "embedding_dim": int(X.shape[1]),
             "target_precision": config.target_precision,
             "precision_confidence": config.precision_confidence,
@@ -227,32 +251,61 @@ def train_model(
     return model
 
 
-def choose_lexical_weights(
-    Y_fit: np.ndarray, oof_embedding: np.ndarray, oof_text: np.ndarray, fixed: float | None
-) -> np.ndarray:
-    """Per code, the word channel's share of the blend.
+def choose_channel_weights(
+    Y_fit: np.ndarray,
+    oof_embedding: np.ndarray,
+    oof_text: np.ndarray | None,
+    oof_counts: np.ndarray | None,
+    fixed_lexical: float | None,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per code, the word channel's and the counts channel's shares of the blend (embeddings get the rest).
 
-    With ``fixed`` every code gets it. Otherwise each code gets the share from ``LEXICAL_WEIGHT_GRID`` whose
-    blended out-of-fold probabilities have the lowest log loss against the coders' vote shares. Why per
-    code: some codes hinge on particular words (costs, blame), others on what a passage is about, and the
-    out-of-fold scores show which channel predicts a code better. Log loss (a proper scoring rule) rewards
-    honest probabilities, not one cut-off, and a grid of five shares leaves little room to overfit.
+    Each code gets the pair of shares from ``LEXICAL_WEIGHT_GRID`` (summing to at most 1) whose blended
+    out-of-fold probabilities have the lowest log loss against the coders' vote shares; a missing channel
+    keeps share 0 (and ``None`` is returned for it), and ``fixed_lexical`` pins the word share for every
+    code. Why per code: some codes hinge on particular words (costs, blame), some on how often sums of
+    money come up, others on what a passage is about, and the out-of-fold scores show which channel
+    predicts a code better. Log loss (a proper scoring rule) rewards honest probabilities, not one
+    cut-off, and a coarse grid leaves little room to overfit. Ties go to the earlier pair, which puts
+    less weight on the text channels.
     """
     n_codes = Y_fit.shape[1]
-    if fixed is not None:
-        return np.full(n_codes, float(fixed))
-    weights = np.full(n_codes, 0.5)
+    if oof_text is None:
+        text_grid: tuple[float, ...] = (0.0,)
+    elif fixed_lexical is not None:
+        text_grid = (float(fixed_lexical),)
+    else:
+        text_grid = LEXICAL_WEIGHT_GRID
+    count_grid = LEXICAL_WEIGHT_GRID if oof_counts is not None else (0.0,)
+    pairs = [(a, b) for a in text_grid for b in count_grid if a + b <= 1.0 + 1e-9]
+    default = (text_grid[0], 0.0) if fixed_lexical is not None or oof_text is None else (0.5, 0.0)
+    text_w = np.full(n_codes, default[0])
+    count_w = np.full(n_codes, default[1])
+    zeros = np.zeros_like(oof_embedding)
     for j in range(n_codes):
-        known = (Y_fit[:, j] != UNKNOWN) & np.isfinite(oof_embedding[:, j]) & np.isfinite(oof_text[:, j])
+        known = (Y_fit[:, j] != UNKNOWN) & np.isfinite(oof_embedding[:, j])
+        for channel in (oof_text, oof_counts):
+            if channel is not None:
+                known &= np.isfinite(channel[:, j])
         if not known.any():
             continue
         y = Y_fit[known, j]
+        words = (oof_text if oof_text is not None else zeros)[known, j]
+        counts = (oof_counts if oof_counts is not None else zeros)[known, j]
         losses = []
-        for w in LEXICAL_WEIGHT_GRID:
-            p = np.clip(blend(oof_embedding[known, j], oof_text[known, j], w), 1e-6, 1 - 1e-6)
+        for a, b in pairs:
+            p = np.clip(blend(oof_embedding[known, j], words, a, counts, b), 1e-6, 1 - 1e-6)
             losses.append(float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))))
-        weights[j] = LEXICAL_WEIGHT_GRID[int(np.argmin(losses))]
-    return weights
+        text_w[j], count_w[j] = pairs[int(np.argmin(losses))]
+    return (text_w if oof_text is not None else None), (count_w if oof_counts is not None else None)
+
+
+def choose_lexical_weights(
+    Y_fit: np.ndarray, oof_embedding: np.ndarray, oof_text: np.ndarray, fixed: float | None
+) -> np.ndarray:
+    """Per code, the word channel's share of a two-channel blend (see :func:`choose_channel_weights`)."""
+    weights, _ = choose_channel_weights(Y_fit, oof_embedding, oof_text, None, fixed)
+    return np.asarray(weights)
 
 
 def _lexical_card(
@@ -272,4 +325,21 @@ def _lexical_card(
         "vocabulary_size": len(text_estimator.vectorizer_.vocabulary_),
         "min_df": config.lexical_min_df,
         "C": config.lexical_C,
+    }
+
+
+def _counts_card(
+    count_estimator: CountCodeSuggester | None,
+    config: TrainingConfig,
+    codebook: Codebook,
+    weights: np.ndarray | None,
+) -> dict[str, object]:
+    """What the model card says about the counts channel."""
+    if count_estimator is None:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "weights": None if weights is None else dict(zip(codebook.code_ids, weights.tolist(), strict=True)),
+        "features": list(FEATURE_NAMES),
+        "C": config.counts_C,
     }
