@@ -25,12 +25,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.suggest.estimator import CodeSuggester
-from pipeline.suggest.lexical import shape_numbers
+from pipeline.suggest.lexical import TextChannelSuggester, shape_numbers
 
 #: The marker words of :func:`shape_numbers` that are counted, in feature order.
 COUNTED_MARKERS: tuple[str, ...] = ("xxmoney", "xxpercent", "xxyear", "xxnumber", "xxquote")
@@ -67,7 +64,7 @@ def count_features(texts: Sequence[str]) -> np.ndarray:
     return rows
 
 
-class CountCodeSuggester(ClassifierMixin, BaseEstimator):
+class CountCodeSuggester(TextChannelSuggester):
     """Multi-label code classifier on :func:`count_features` of raw texts (one calibrated model per code).
 
     ``X`` is a sequence of strings; ``y`` follows :class:`CodeSuggester` (2-D: 1, 0, a share of coders,
@@ -105,50 +102,15 @@ class CountCodeSuggester(ClassifierMixin, BaseEstimator):
         self.calibration_cv = calibration_cv
         self.min_positive = min_positive
 
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        tags.target_tags.multi_output = True
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
-
-    def _features(self, X: ArrayLike | Sequence[str]) -> np.ndarray:
-        texts = list(X)  # type: ignore[arg-type]
-        if not all(isinstance(t, str) for t in texts):
-            raise ValueError("CountCodeSuggester expects a sequence of strings")
-        return count_features(texts)
-
     def fit(self, X: Sequence[str], y: ArrayLike) -> CountCodeSuggester:
         """Fit the standardisation on ``X`` and one calibrated classifier per code."""
-        features = self._features(X)
+        features = count_features(self._strings(X))
         self.mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)  # a constant feature (no quotes anywhere) stays 0
-        self.codes_ = CodeSuggester(
-            C=self.C,
-            class_weighting=self.class_weighting,
-            calibration=self.calibration,
-            calibration_cv=self.calibration_cv,
-            min_positive=self.min_positive,
-        ).fit((features - self.mean_) / self.scale_, y)
-        self.classes_ = self.codes_.classes_
-        self.learned_ = self.codes_.learned_
+        self._fit_codes((features - self.mean_) / self.scale_, y)
         return self
 
-    def _standardised(self, X: Sequence[str]) -> np.ndarray:
+    def _transform(self, X: Sequence[str]) -> np.ndarray:
         check_is_fitted(self)
-        return (self._features(X) - self.mean_) / self.scale_
-
-    def predict_code_proba(self, X: Sequence[str]) -> np.ndarray:
-        """Probability that each code applies, shape (n_texts, n_codes)."""
-        features = self._standardised(X)  # checks the fit first
-        return self.codes_.predict_code_proba(features)
-
-    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        features = self._standardised(X)  # checks the fit first
-        return self.codes_.predict_proba(features)
-
-    def predict(self, X: Sequence[str]) -> np.ndarray:
-        features = self._standardised(X)  # checks the fit first
-        return self.codes_.predict(features)
+        return (count_features(self._strings(X)) - self.mean_) / self.scale_

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -64,7 +64,64 @@ def shape_numbers(text: str) -> str:
     return text
 
 
-class TextCodeSuggester(ClassifierMixin, BaseEstimator):
+class TextChannelSuggester(ClassifierMixin, BaseEstimator):
+    """What the text channels share: strings in, one calibrated :class:`CodeSuggester` per code out.
+
+    A subclass stores its parameters in ``__init__`` (including ``C``, ``class_weighting``,
+    ``calibration``, ``calibration_cv`` and ``min_positive``), turns texts into features in ``fit`` and
+    ``_transform``, and calls ``_fit_codes``. Not used on its own.
+    """
+
+    C: float
+    class_weighting: Literal["balanced"] | None
+    calibration: Literal["sigmoid", "isotonic"] | None
+    calibration_cv: int
+    min_positive: int
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
+    def _strings(self, X: ArrayLike | Sequence[str]) -> list[str]:
+        texts = list(X)  # type: ignore[arg-type]
+        if not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"{type(self).__name__} expects a sequence of strings")
+        return texts
+
+    def _fit_codes(self, features: Any, y: ArrayLike) -> None:
+        self.codes_ = CodeSuggester(
+            C=self.C,
+            class_weighting=self.class_weighting,
+            calibration=self.calibration,
+            calibration_cv=self.calibration_cv,
+            min_positive=self.min_positive,
+        ).fit(features, y)
+        self.classes_ = self.codes_.classes_
+        self.learned_ = self.codes_.learned_
+
+    def _transform(self, X: Sequence[str]) -> Any:
+        """The fitted features of ``X`` (the subclass's own)."""
+        raise NotImplementedError
+
+    def predict_code_proba(self, X: Sequence[str]) -> np.ndarray:
+        """Probability that each code applies, shape (n_texts, n_codes)."""
+        check_is_fitted(self)
+        return self.codes_.predict_code_proba(self._transform(X))
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        check_is_fitted(self)
+        return self.codes_.predict_proba(self._transform(X))
+
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        check_is_fitted(self)
+        return self.codes_.predict(self._transform(X))
+
+
+class TextCodeSuggester(TextChannelSuggester):
     """Multi-label code classifier on TF-IDF features of raw texts (one calibrated model per code).
 
     ``X`` is a sequence of strings; ``y`` follows :class:`CodeSuggester` (2-D: 1, 0, a share of coders,
@@ -126,18 +183,8 @@ class TextCodeSuggester(ClassifierMixin, BaseEstimator):
         self.calibration_cv = calibration_cv
         self.min_positive = min_positive
 
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        tags.target_tags.multi_output = True
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
-
     def _texts(self, X: ArrayLike | Sequence[str]) -> list[str]:
-        texts = list(X)  # type: ignore[arg-type]
-        if not all(isinstance(t, str) for t in texts):
-            raise ValueError("TextCodeSuggester expects a sequence of strings")
+        texts = self._strings(X)
         # getattr: models saved before this parameter existed were fitted on unshaped text.
         return [shape_numbers(t) for t in texts] if getattr(self, "number_shapes", False) else texts
 
@@ -166,26 +213,8 @@ class TextCodeSuggester(ClassifierMixin, BaseEstimator):
             # is not relaxed: the channel falls back to letter frequencies, which carry no identifiers.
             self.vectorizer_ = TfidfVectorizer(analyzer="char", ngram_range=(1, 1), dtype=np.float64)
             features = self.vectorizer_.fit_transform([t or " " for t in texts])
-        self.codes_ = CodeSuggester(
-            C=self.C,
-            class_weighting=self.class_weighting,
-            calibration=self.calibration,
-            calibration_cv=self.calibration_cv,
-            min_positive=self.min_positive,
-        ).fit(features, y)
-        self.classes_ = self.codes_.classes_
-        self.learned_ = self.codes_.learned_
+        self._fit_codes(features, y)
         return self
 
-    def predict_code_proba(self, X: Sequence[str]) -> np.ndarray:
-        """Probability that each code applies, shape (n_texts, n_codes)."""
-        check_is_fitted(self)
-        return self.codes_.predict_code_proba(self.vectorizer_.transform(self._texts(X)))
-
-    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        check_is_fitted(self)
-        return self.codes_.predict_proba(self.vectorizer_.transform(self._texts(X)))
-
-    def predict(self, X: Sequence[str]) -> np.ndarray:
-        check_is_fitted(self)
-        return self.codes_.predict(self.vectorizer_.transform(self._texts(X)))
+    def _transform(self, X: Sequence[str]) -> Any:
+        return self.vectorizer_.transform(self._texts(X))
