@@ -8,8 +8,8 @@ fine-tuned per fold on the training articles' vote shares, improves on the shipp
 
 Protocol, on ../shared/eval/narrative_frames with the folds of ``bench/eval_suggest.py`` (GroupKFold by
 near-duplicate article):
-- the shipped model's out-of-fold probabilities ("blend": embedding + word channels), from
-  ``eval_suggest.run_cv``;
+- the shipped model's out-of-fold probabilities ("blend": embedding, word and, since 2026-11-24, counts
+  channels; the results quoted before that date had no counts channel), from ``eval_suggest.run_cv``;
 - the word channel alone, out of fold (``TextCodeSuggester``);
 - per fold, the encoder is fine-tuned on the training articles only: each article is its (up to
   ``--max-chunks``) 256-token chunks, mean-pooled, under a linear head with one output per code, trained

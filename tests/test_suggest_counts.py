@@ -58,6 +58,14 @@ def test_count_features_count_each_kind_and_keep_no_digits() -> None:
     assert (features[1, :-1] == 0).all() and features[1, -1] == pytest.approx(np.log1p(1))
 
 
+def test_placeholders_count_as_placeholders_not_numbers() -> None:
+    """Anonymised text: ``[PERSON_7]`` is one redaction, not a number and three words."""
+    features = count_features(["I spoke to [PERSON_7] and [PERSON_12] at [LOCATION_3] on [DATE_2]."])
+    counts = dict(zip(FEATURE_NAMES, np.expm1(features[0]).round().astype(int).tolist(), strict=True))
+    assert counts["log1p_placeholder"] == 4 and counts["log1p_number"] == 0 and counts["log1p_year"] == 0
+    assert counts["log_tokens"] == 11  # "I spoke to x and x at x on x ." with one token per placeholder
+
+
 def test_count_suggester_follows_sklearn_conventions() -> None:
     texts, Y = money_corpus()
     estimator = CountCodeSuggester()
@@ -86,6 +94,10 @@ def test_blend_gives_each_channel_its_share() -> None:
     )
     np.testing.assert_allclose(blend(emb, None, None, counts, 0.5), np.full((2, 2), 0.6))
     np.testing.assert_allclose(blend(emb, words, 0.5), np.full((2, 2), 0.4))
+    # A channel with no share adds nothing, even where it has no score.
+    holes = counts.copy()
+    holes[0, 0] = np.nan
+    assert np.isfinite(blend(emb, words, 0.5, holes, np.array([0.0, 0.5]))).all()
 
 
 def test_channel_weights_go_to_the_channel_that_predicts_each_code() -> None:
@@ -160,10 +172,29 @@ def test_counts_model_round_trips_without_pickle(tmp_path: Path, monkeypatch: py
         loaded.score(X)
 
 
+def test_a_pinned_word_share_decides_whether_counts_are_fitted() -> None:
+    texts, Y = money_corpus(80)
+    X = np.random.default_rng(1).normal(size=(len(texts), 8))
+    codebook = synthetic_codebook()
+    coldstart = ColdStartScorer(codes=codebook.code_ids, prototypes=X[:3], owner=np.arange(3))
+
+    def fit(**config: object) -> SuggestionModel:
+        return train_model(
+            codebook, X, Y, texts=texts, coldstart=coldstart, embedding_model="t", config=TrainingConfig(**config)
+        )
+
+    assert fit(lexical_weight=0.9).count_estimator is None  # no room left on the weight grid
+    assert fit(lexical_weight=0.75).count_estimator is not None
+    off = fit(lexical=False, lexical_weight=1.0)  # words off: the pinned share is moot
+    assert off.text_estimator is None and off.count_estimator is not None
+
+
 def test_models_saved_before_the_counts_channel_still_load(tmp_path: Path) -> None:
     model, X, texts = _money_model()
     folder = model.save(tmp_path / "model")
     meta = json.loads((folder / "model.json").read_text())
+    assert meta["format"] == "qualcode-suggest/2"  # older readers would ignore the counts: refuse them
+    meta["format"] = "qualcode-suggest/1"
     for key in ("has_counts", "count_weights"):
         del meta[key]
     (folder / "model.json").write_text(json.dumps(meta))

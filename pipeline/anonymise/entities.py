@@ -7,7 +7,7 @@ and the overlap priority here means a new recogniser only has to pick a name.
 
 from __future__ import annotations
 
-import re
+from pipeline.placeholders import PLACEHOLDER_RE as PLACEHOLDER_RE  # re-exported: the one definition
 
 #: Presidio / spaCy entity name -> placeholder type. Types not listed map to themselves.
 PRESIDIO_TO_TYPE: dict[str, str] = {
@@ -64,8 +64,6 @@ ANALYSED_ENTITIES: tuple[str, ...] = (
     "LOCATION",
     "IP_ADDRESS",
 )
-
-PLACEHOLDER_RE = re.compile(r"\[(?P<type>[A-Z_]+)_(?P<number>\d+)\]")
 
 
 def placeholder_type(presidio_entity: str) -> str:

@@ -5,15 +5,16 @@ Why a third channel next to the embeddings and the words:
   story mention financial losses or gains?" is answered by the sums of money in it. A mean-pooled
   sentence embedding blurs that, and the word channel's TF-IDF vectors are normalised to unit length,
   so in a long unit the fifth mention of a sum weighs little more than the first.
-- Here each unit becomes six numbers: ``log(1 + count)`` of each marker kind (see
-  :func:`~pipeline.suggest.lexical.shape_numbers`, plus spelled-out sums such as "billions of dollars")
-  and the log of its length, standardised on the training units. The same calibrated, class-weighted
-  :class:`~pipeline.suggest.estimator.CodeSuggester` learns each code from them.
+- Here each unit becomes seven numbers: ``log(1 + count)`` of each marker kind (see
+  :func:`~pipeline.suggest.lexical.shape_numbers`, plus spelled-out sums such as "billions of dollars",
+  and anonymisation placeholders) and the log of its length, standardised on the training units. The
+  same calibrated, class-weighted :class:`~pipeline.suggest.estimator.CodeSuggester` learns each code
+  from them.
 - Its share of the blend is chosen per code on out-of-fold scores (``training.choose_channel_weights``),
   so codes these counts do not predict give it no weight. Measured on Narrative Frames
   (``bench/eval_suggest.py``): ROC AUC of "financial losses or gains" (ec2) 0.875 -> 0.97.
 
-Privacy: the fitted state is six means, six scales and one small logistic regression per code; no
+Privacy: the fitted state is seven means, seven scales and one small logistic regression per code; no
 word or number of any unit is kept.
 """
 
@@ -27,10 +28,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
+from pipeline.placeholders import PLACEHOLDER_RE
 from pipeline.suggest.lexical import TextChannelSuggester, shape_numbers
 
-#: The marker words of :func:`shape_numbers` that are counted, in feature order.
-COUNTED_MARKERS: tuple[str, ...] = ("xxmoney", "xxpercent", "xxyear", "xxnumber", "xxquote")
+#: Marker words counted, in feature order: those of :func:`shape_numbers`, and one per anonymisation
+#: placeholder (``[PERSON_7]``), which would otherwise count as a number and three words.
+COUNTED_MARKERS: tuple[str, ...] = ("xxmoney", "xxpercent", "xxyear", "xxnumber", "xxquote", "xxplaceholder")
 
 #: Features per unit: one per counted marker, then the unit's length.
 FEATURE_NAMES: tuple[str, ...] = (*(f"log1p_{m.removeprefix('xx')}" for m in COUNTED_MARKERS), "log_tokens")
@@ -56,6 +59,7 @@ def count_features(texts: Sequence[str]) -> np.ndarray:
     """Raw features, shape (n_texts, len(FEATURE_NAMES)): log counts of each marker kind and log length."""
     rows = np.zeros((len(texts), len(FEATURE_NAMES)), dtype=np.float64)
     for i, text in enumerate(texts):
+        text = PLACEHOLDER_RE.sub(" xxplaceholder ", text)
         for pattern in SPELLED_MONEY:
             text = pattern.sub(" xxmoney ", text)
         tokens = shape_numbers(text).split()
@@ -73,7 +77,7 @@ class CountCodeSuggester(TextChannelSuggester):
     Parameters
     ----------
     C : float, default=0.1
-        Inverse regularisation of each code's logistic regression. Six standardised features need little
+        Inverse regularisation of each code's logistic regression. A few standardised features need little
         freedom; strong regularisation keeps a code these counts do not predict close to its base rate.
     class_weighting, calibration, calibration_cv, min_positive
         As in :class:`CodeSuggester`.

@@ -45,7 +45,12 @@ if TYPE_CHECKING:
 
 _E = TypeVar("_E", CodeSuggester, TextCodeSuggester, CountCodeSuggester)
 
-ARTEFACT_FORMAT = "qualcode-suggest/1"
+#: Written by this version: /2 has a counts channel, which /1 readers would silently ignore (and then score
+#: with thresholds tuned on a blend they do not compute), so a model with counts is /2; one without stays /1.
+ARTEFACT_FORMAT = "qualcode-suggest/2"
+READABLE_FORMATS = ("qualcode-suggest/1", "qualcode-suggest/2")
+#: Shares of the blend may add up to this much over 1 (rounding in the weight search).
+WEIGHT_TOLERANCE = 1e-9
 MODEL_FILE = "model.json"
 ESTIMATOR_FILE = "estimator.skops"
 LEXICAL_FILE = "lexical.skops"
@@ -92,7 +97,8 @@ class SuggestionModel:
     card: dict[str, Any] = field(default_factory=dict)
     #: Optional second channel on the segment text; its probabilities are blended with the estimator's.
     text_estimator: TextCodeSuggester | None = None
-    #: Per code (codebook order), the weight of the lexical channel in the blend (0 = embeddings only).
+    #: Per code (codebook order), the weight of the lexical channel in the blend (0 = not used); the
+    #: embeddings get 1 - lexical - counts.
     lexical_weights: np.ndarray | None = None
     #: Optional third channel: marker counts of the segment text (see ``pipeline.suggest.counts``).
     count_estimator: CountCodeSuggester | None = None
@@ -126,8 +132,8 @@ class SuggestionModel:
     def score(self, X: np.ndarray, stale_codes: Collection[str] = (), texts: Sequence[str] | None = None) -> Scores:
         """Probabilities per code; unlearned and ``stale_codes`` fall back to the cold-start scorer.
 
-        ``texts`` (the anonymised unit texts, in the order of ``X``) are required when the model has a
-        lexical channel: its thresholds were tuned on the blend, so scoring without it is refused.
+        ``texts`` (the anonymised unit texts, in the order of ``X``) are required when the model uses a text
+        channel (words or counts): its thresholds were tuned on the blend, so scoring without it is refused.
         """
         X = np.asarray(X, dtype=np.float32)
         learned = self.learned & ~np.isin(self.codes, list(stale_codes))
@@ -180,7 +186,7 @@ class SuggestionModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
-            "format": ARTEFACT_FORMAT,
+            "format": ARTEFACT_FORMAT if self.count_estimator is not None else READABLE_FORMATS[0],
             "version": self.version,
             "embedding_model": self.embedding_model,
             "codebook": self.codebook.to_dict(),
@@ -221,7 +227,7 @@ class SuggestionModel:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ModelError(f"{meta_path}: cannot read model metadata ({type(exc).__name__})") from None
-        if meta.get("format") != ARTEFACT_FORMAT:
+        if meta.get("format") not in READABLE_FORMATS:
             raise ModelError(f"{meta_path}: unsupported model format {meta.get('format')!r}")
         codebook = Codebook.from_dict(meta["codebook"], source=meta_path)
         if codebook.content_hash != meta.get("codebook_hash"):
@@ -249,9 +255,13 @@ class SuggestionModel:
         counts = _load_estimator(directory / COUNTS_FILE, CountCodeSuggester) if meta.get("has_counts") else None
         if counts is not None and len(counts.learned_) != len(codebook.code_ids):
             raise ModelError(f"{directory / COUNTS_FILE}: counts estimator has a different number of codes")
-        lexical_weights = _weights(meta.get("lexical_weights"), len(codebook.code_ids), meta_path)
-        count_weights = _weights(meta.get("count_weights"), len(codebook.code_ids), meta_path)
-        if lexical_weights is not None and count_weights is not None and (lexical_weights + count_weights > 1).any():
+        lexical_weights = _weights(meta, "lexical_weights", len(codebook.code_ids), meta_path)
+        count_weights = _weights(meta, "count_weights", len(codebook.code_ids), meta_path)
+        if (
+            lexical_weights is not None
+            and count_weights is not None
+            and (lexical_weights + count_weights > 1 + WEIGHT_TOLERANCE).any()
+        ):
             raise ModelError(f"{meta_path}: lexical_weights + count_weights exceed 1 for some code")
         card_path = directory / CARD_JSON
         card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
@@ -291,7 +301,8 @@ def blend(
         if channel is None or share is None:
             continue
         w = np.asarray(share, dtype=np.float64)
-        mixed = mixed + w * channel
+        # A channel with no share adds nothing, even where it has no score (0 x NaN would be NaN).
+        mixed = mixed + np.where(w > 0, w * np.nan_to_num(channel), 0.0)
         rest = rest - w
     return rest * result + mixed
 
@@ -300,12 +311,13 @@ def _any_positive(weights: np.ndarray | None) -> bool:
     return weights is not None and bool((np.asarray(weights) > 0).any())
 
 
-def _weights(value: Any, n_codes: int, path: Path) -> np.ndarray | None:
+def _weights(meta: dict[str, Any], key: str, n_codes: int, path: Path) -> np.ndarray | None:
+    value = meta.get(key)
     if value is None:
         return None
     weights = np.asarray(value, dtype=np.float64)
     if weights.shape != (n_codes,) or not ((weights >= 0) & (weights <= 1)).all():
-        raise ModelError(f"{path}: lexical_weights must be {n_codes} numbers between 0 and 1")
+        raise ModelError(f"{path}: {key} must be {n_codes} numbers between 0 and 1")
     return weights
 
 

@@ -24,7 +24,7 @@ from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.counts import FEATURE_NAMES, CountCodeSuggester
 from pipeline.suggest.estimator import UNKNOWN, CodeSuggester
 from pipeline.suggest.lexical import TextCodeSuggester
-from pipeline.suggest.model import SuggestionModel, blend
+from pipeline.suggest.model import WEIGHT_TOLERANCE, SuggestionModel, blend
 from pipeline.suggest.policy import DecisionPolicy, ThresholdReport, choose_thresholds
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def cross_val_code_proba(
 
     ``sklearn.model_selection.cross_val_predict`` cannot be used directly: it requires every fold's
     model to expose the same classes, and it has no notion of masked labels. ``X`` may be an object
-    array of texts (for the lexical channel).
+    array of texts (for the text channels: words, counts).
     """
     n = X.shape[0]
     n_splits = min(n_splits, n if groups is None else len(np.unique(groups)))
@@ -149,7 +149,10 @@ def train_model(
     if texts is not None and len(texts) != X.shape[0]:
         raise ValueError(f"got {len(texts)} texts for {X.shape[0]} units")
     use_words = config.lexical and texts is not None and config.lexical_weight != 0
-    use_counts = config.counts and texts is not None and config.lexical_weight != 1
+    # A pinned word share may leave the counts no room on the weight grid: then they are not fitted at all.
+    pinned = config.lexical_weight if use_words and config.lexical_weight is not None else 0.0
+    room = 1.0 - pinned + WEIGHT_TOLERANCE >= min(w for w in LEXICAL_WEIGHT_GRID if w > 0)
+    use_counts = config.counts and texts is not None and room
     text_array = np.array(list(texts), dtype=object) if (use_words or use_counts) and texts is not None else None
     if coldstart is None:
         if embedder is None:
@@ -266,8 +269,8 @@ def choose_channel_weights(
     code. Why per code: some codes hinge on particular words (costs, blame), some on how often sums of
     money come up, others on what a passage is about, and the out-of-fold scores show which channel
     predicts a code better. Log loss (a proper scoring rule) rewards honest probabilities, not one
-    cut-off, and a coarse grid leaves little room to overfit. Ties go to the earlier pair, which puts
-    less weight on the text channels.
+    cut-off, and a coarse grid leaves little room to overfit. Ties go to the pair with the least weight
+    on the text channels (then the least on words).
     """
     n_codes = Y_fit.shape[1]
     if oof_text is None:
@@ -277,7 +280,10 @@ def choose_channel_weights(
     else:
         text_grid = LEXICAL_WEIGHT_GRID
     count_grid = LEXICAL_WEIGHT_GRID if oof_counts is not None else (0.0,)
-    pairs = [(a, b) for a in text_grid for b in count_grid if a + b <= 1.0 + 1e-9]
+    pairs = sorted(
+        ((a, b) for a in text_grid for b in count_grid if a + b <= 1.0 + WEIGHT_TOLERANCE),
+        key=lambda pair: (pair[0] + pair[1], pair[0]),
+    )
     default = (text_grid[0], 0.0) if fixed_lexical is not None or oof_text is None else (0.5, 0.0)
     text_w = np.full(n_codes, default[0])
     count_w = np.full(n_codes, default[1])
@@ -304,6 +310,8 @@ def choose_lexical_weights(
     Y_fit: np.ndarray, oof_embedding: np.ndarray, oof_text: np.ndarray, fixed: float | None
 ) -> np.ndarray:
     """Per code, the word channel's share of a two-channel blend (see :func:`choose_channel_weights`)."""
+    if oof_text is None:
+        raise ValueError("choose_lexical_weights needs the word channel's out-of-fold scores")
     weights, _ = choose_channel_weights(Y_fit, oof_embedding, oof_text, None, fixed)
     return np.asarray(weights)
 
