@@ -143,3 +143,32 @@ def test_review_command_lists_and_decides(project: Path, sqlite_url: str) -> Non
     with session_scope(sqlite_url) as session:
         assert session.get(AnonymisationEvent, int(event_id)).status == "confirmed"
         assert session.scalars(select(TermList)).one().kind == "deny"
+
+
+def test_review_command_undo_feeds_the_allow_list_and_says_what_it_changes(project: Path, sqlite_url: str) -> None:
+    """An undo with the key: the term joins the allow list; the stored text keeps its placeholder."""
+    from pipeline.anonymise import DatabasePseudonymStore, build_anonymiser, load_keyring, record_events
+    from pipeline.ingest.types import RawDocument, RawTurn
+    from pipeline.settings import get_settings
+    from pipeline.store.models import AnonymisationEvent, TermList, Transcript
+
+    settings = get_settings()
+    ring = load_keyring(settings)
+    raw = RawDocument(Path("s.txt"), "txt", [RawTurn("a lad called zebedee ran the chat", None, "unknown")], "b" * 64)
+    with session_scope(sqlite_url) as session:
+        transcript = Transcript(content_hash="b" * 64, source_name="s.txt", format="txt")
+        session.add(transcript)
+        session.flush()
+        doc = build_anonymiser(settings).anonymise_document(raw, DatabasePseudonymStore(session, ring))
+        transcript.anonymised_text = doc.text
+        event = record_events(session, transcript.id, doc, settings.anonymiser_review_threshold)[0]
+        session.flush()
+        event_id = event.id
+    result = runner.invoke(app, ["anonymise", "review", "--undo", str(event_id), "--as", "lead"])
+    assert result.exit_code == 0, result.output
+    assert "0 confirmed, 1 undone" in result.output and "stored text is unchanged" in result.output
+    assert "zebedee" not in result.output.lower()
+    with session_scope(sqlite_url) as session:
+        assert session.get(AnonymisationEvent, event_id).status == "undone"
+        assert session.scalars(select(TermList)).one().kind == "allow"
+        assert "zebedee" not in (session.scalars(select(Transcript)).one().anonymised_text or "").lower()
