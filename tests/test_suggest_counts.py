@@ -86,6 +86,22 @@ def test_count_suggester_follows_sklearn_conventions() -> None:
         CountCodeSuggester().fit([1, 2, 3], Y[:3])
 
 
+def test_a_fitted_channel_scores_the_features_it_was_fitted_on_by_name() -> None:
+    """A later version may compute more features; a model keeps its own, or says it cannot."""
+    texts, Y = money_corpus()
+    estimator = CountCodeSuggester().fit(texts, Y)
+    assert estimator.feature_names_ == list(FEATURE_NAMES)
+    full = estimator._transform(texts[:5])
+    # As if fitted by an older version that lacked one feature: the other columns, in its own order.
+    keep = [i for i, name in enumerate(FEATURE_NAMES) if name != "log1p_placeholder"]
+    estimator.feature_names_ = [FEATURE_NAMES[i] for i in keep]
+    estimator.mean_, estimator.scale_ = estimator.mean_[keep], estimator.scale_[keep]
+    np.testing.assert_allclose(estimator._transform(texts[:5]), full[:, keep])
+    estimator.feature_names_ = [*estimator.feature_names_[:-1], "log1p_gone"]
+    with pytest.raises(ModelError, match=r"log1p_gone\); retrain"):
+        estimator.predict_code_proba(texts[:5])
+
+
 def test_blend_gives_each_channel_its_share() -> None:
     emb, words, counts = np.full((2, 2), 0.2), np.full((2, 2), 0.6), np.full((2, 2), 1.0)
     np.testing.assert_allclose(

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
+from pipeline.errors import ModelError
 from pipeline.placeholders import PLACEHOLDER_RE
 from pipeline.suggest.lexical import TextChannelSuggester, shape_numbers
 
@@ -84,6 +85,9 @@ class CountCodeSuggester(TextChannelSuggester):
 
     Attributes
     ----------
+    feature_names_ : list of str
+        The features it was fitted on (:data:`FEATURE_NAMES` then). Scoring selects these by name, so a
+        model keeps working when a later version computes more features, and says so when it cannot.
     mean_, scale_ : ndarray of shape (n_features,)
         Standardisation fitted on the training texts.
     codes_ : CodeSuggester
@@ -109,6 +113,7 @@ class CountCodeSuggester(TextChannelSuggester):
     def fit(self, X: Sequence[str], y: ArrayLike) -> CountCodeSuggester:
         """Fit the standardisation on ``X`` and one calibrated classifier per code."""
         features = count_features(self._strings(X))
+        self.feature_names_ = list(FEATURE_NAMES)
         self.mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)  # a constant feature (no quotes anywhere) stays 0
@@ -117,4 +122,15 @@ class CountCodeSuggester(TextChannelSuggester):
 
     def _transform(self, X: Sequence[str]) -> np.ndarray:
         check_is_fitted(self)
-        return (count_features(self._strings(X)) - self.mean_) / self.scale_
+        names = getattr(self, "feature_names_", None)
+        if names is None:  # a development build's artefact (no release wrote one without names)
+            raise ModelError("the counts channel was fitted without recording its features; retrain the model")
+        index = {name: i for i, name in enumerate(FEATURE_NAMES)}
+        missing = [name for name in names if name not in index]
+        if missing:
+            raise ModelError(
+                f"the counts channel was fitted on features this version does not compute ({', '.join(missing)}); "
+                "retrain the model"
+            )
+        columns = [index[name] for name in names]
+        return (count_features(self._strings(X))[:, columns] - self.mean_) / self.scale_

@@ -140,13 +140,16 @@ class SuggestionModel:
         proba = self.coldstart.predict_code_proba(X)
         if self.estimator is not None and learned.any():
             self._check_texts(texts, X.shape[0])
-            trained = blend(
-                self.estimator.predict_code_proba(X),
-                self._channel_proba(self.text_estimator, self.lexical_weights, texts),
-                self.lexical_weights,
-                self._channel_proba(self.count_estimator, self.count_weights, texts),
-                self.count_weights,
-            )
+            try:
+                trained = blend(
+                    self.estimator.predict_code_proba(X),
+                    self._channel_proba(self.text_estimator, self.lexical_weights, texts),
+                    self.lexical_weights,
+                    self._channel_proba(self.count_estimator, self.count_weights, texts),
+                    self.count_weights,
+                )
+            except ModelError as exc:  # a channel that cannot score: say which model
+                raise ModelError(f"model {self.version}: {exc}") from None
             proba[:, learned] = trained[:, learned]
         return Scores(codes=list(self.codes), proba=proba, cold_start=~learned)
 
