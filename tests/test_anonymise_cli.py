@@ -94,15 +94,18 @@ def test_key_init_rotate_and_reidentify(project: Path, sqlite_url: str) -> None:
     with session_scope(sqlite_url) as session:
         create_user(session, "keyholder", "correct horse battery", "lead", key_holder=True, actor="test")
         create_user(session, "otherlead", "correct horse battery", "lead", actor="test")
-    refused = runner.invoke(app, ["reidentify", placeholder, "--user", "otherlead", "--password-stdin"],
-                            input="correct horse battery\n")
+    refused = runner.invoke(
+        app, ["reidentify", placeholder, "--user", "otherlead", "--password-stdin"], input="correct horse battery\n"
+    )
     assert refused.exit_code != 0 and "Kieran" not in refused.output  # a lead without the key-holder flag
-    wrong = runner.invoke(app, ["reidentify", placeholder, "--user", "keyholder", "--password-stdin"],
-                          input="wrong password\n")
+    wrong = runner.invoke(
+        app, ["reidentify", placeholder, "--user", "keyholder", "--password-stdin"], input="wrong password\n"
+    )
     assert wrong.exit_code != 0 and "Kieran" not in wrong.output
 
-    result = runner.invoke(app, ["reidentify", placeholder, "--user", "keyholder", "--password-stdin"],
-                           input="correct horse battery\n")
+    result = runner.invoke(
+        app, ["reidentify", placeholder, "--user", "keyholder", "--password-stdin"], input="correct horse battery\n"
+    )
     assert result.exit_code == 0, result.output
     assert "Kieran Walsh" in result.output
     with session_scope(sqlite_url) as session:
@@ -118,22 +121,34 @@ def test_review_command_lists_nothing_on_empty_project(project: Path, sqlite_url
     assert "nothing to review" in result.output
 
 
-def test_review_command_lists_and_decides(project: Path, sqlite_url: str) -> None:
+def _store_anonymised(sqlite_url: str, text: str) -> list[int]:
+    """Anonymise ``text`` as a stored transcript (SYNTHETIC) with its replacement events; their ids."""
+    import hashlib
+
     from pipeline.anonymise import DatabasePseudonymStore, build_anonymiser, load_keyring, record_events
     from pipeline.ingest.types import RawDocument, RawTurn
     from pipeline.settings import get_settings
-    from pipeline.store.models import AnonymisationEvent, TermList, Transcript
+    from pipeline.store.models import Transcript
 
     settings = get_settings()
     ring = load_keyring(settings)  # creates the project's key file on first use
-    raw = RawDocument(Path("s.txt"), "txt", [RawTurn("a lad called zebedee ran the chat", None, "unknown")], "a" * 64)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    raw = RawDocument(Path("s.txt"), "txt", [RawTurn(text, None, "unknown")], digest)
     with session_scope(sqlite_url) as session:
-        transcript = Transcript(content_hash="a" * 64, source_name="s.txt", format="txt")
+        transcript = Transcript(content_hash=digest, source_name="s.txt", format="txt")
         session.add(transcript)
         session.flush()
         doc = build_anonymiser(settings).anonymise_document(raw, DatabasePseudonymStore(session, ring))
         transcript.anonymised_text = doc.text
-        record_events(session, transcript.id, doc, settings.anonymiser_review_threshold)
+        events = record_events(session, transcript.id, doc, settings.anonymiser_review_threshold)
+        session.flush()
+        return [event.id for event in events]
+
+
+def test_review_command_lists_and_decides(project: Path, sqlite_url: str) -> None:
+    from pipeline.store.models import AnonymisationEvent, TermList
+
+    _store_anonymised(sqlite_url, "a lad called zebedee ran the chat")
     result = runner.invoke(app, ["anonymise", "review"])
     assert result.exit_code == 0, result.output
     assert "[PERSON_1]" in result.output and "zebedee" not in result.output
@@ -147,23 +162,9 @@ def test_review_command_lists_and_decides(project: Path, sqlite_url: str) -> Non
 
 def test_review_command_undo_feeds_the_allow_list_and_says_what_it_changes(project: Path, sqlite_url: str) -> None:
     """An undo with the key: the term joins the allow list; the stored text keeps its placeholder."""
-    from pipeline.anonymise import DatabasePseudonymStore, build_anonymiser, load_keyring, record_events
-    from pipeline.ingest.types import RawDocument, RawTurn
-    from pipeline.settings import get_settings
     from pipeline.store.models import AnonymisationEvent, TermList, Transcript
 
-    settings = get_settings()
-    ring = load_keyring(settings)
-    raw = RawDocument(Path("s.txt"), "txt", [RawTurn("a lad called zebedee ran the chat", None, "unknown")], "b" * 64)
-    with session_scope(sqlite_url) as session:
-        transcript = Transcript(content_hash="b" * 64, source_name="s.txt", format="txt")
-        session.add(transcript)
-        session.flush()
-        doc = build_anonymiser(settings).anonymise_document(raw, DatabasePseudonymStore(session, ring))
-        transcript.anonymised_text = doc.text
-        event = record_events(session, transcript.id, doc, settings.anonymiser_review_threshold)[0]
-        session.flush()
-        event_id = event.id
+    event_id = _store_anonymised(sqlite_url, "a lad called zebedee ran the chat")[0]
     result = runner.invoke(app, ["anonymise", "review", "--undo", str(event_id), "--as", "lead"])
     assert result.exit_code == 0, result.output
     assert "0 confirmed, 1 undone" in result.output and "stored text is unchanged" in result.output

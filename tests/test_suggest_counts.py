@@ -22,6 +22,7 @@ from pipeline.suggest.counts import FEATURE_NAMES, CountCodeSuggester, count_fea
 from pipeline.suggest.estimator import UNKNOWN, CodeSuggester
 from pipeline.suggest.model import COUNTS_FILE, SuggestionModel, blend
 from pipeline.suggest.training import TrainingConfig, choose_channel_weights, train_model
+from tests.test_suggest_lexical import train_on_texts
 from tests.test_suggest_synthetic import synthetic_codebook
 
 FILLER = "practitioner meeting school family worker discussed plan support visit week team concern".split()
@@ -139,21 +140,7 @@ def test_channel_weights_go_to_the_channel_that_predicts_each_code() -> None:
 
 def _money_model(counts: bool = True, lexical: bool = True) -> tuple[SuggestionModel, np.ndarray, list[str]]:
     texts, Y = money_corpus()
-    rng = np.random.default_rng(2)
-    X = rng.normal(size=(len(texts), 16))  # embeddings carrying no signal
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    codebook = synthetic_codebook()
-    coldstart = ColdStartScorer(codes=codebook.code_ids, prototypes=X[:3], owner=np.arange(3))
-    model = train_model(
-        codebook,
-        X,
-        Y,
-        texts=texts,
-        coldstart=coldstart,
-        embedding_model="synthetic-16d",
-        config=TrainingConfig(counts=counts, lexical=lexical),
-    )
-    return model, X, texts
+    return train_on_texts(texts, Y, TrainingConfig(counts=counts, lexical=lexical))
 
 
 def test_counts_channel_learns_how_often_sums_are_mentioned(tmp_path: Path) -> None:

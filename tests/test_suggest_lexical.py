@@ -157,25 +157,26 @@ def test_numbers_become_their_kind_and_never_their_digits() -> None:
 
 
 # -- the blended model ----------------------------------------------------------------------------------
-def _blended(
-    tmp_path: Path, lexical: bool = True, counts: bool = True
+def train_on_texts(
+    texts: list[str], Y: np.ndarray, config: TrainingConfig
 ) -> tuple[SuggestionModel, np.ndarray, list[str]]:
-    texts, Y = synthetic_corpus(160)
+    """Train on ``texts`` with embeddings that carry no signal: only the text channels can learn."""
     rng = np.random.default_rng(2)
-    X = rng.normal(size=(160, 16))  # embeddings carrying no signal: only the word channel can learn
+    X = rng.normal(size=(len(texts), 16))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     codebook = synthetic_codebook()
     coldstart = ColdStartScorer(codes=codebook.code_ids, prototypes=X[:3], owner=np.arange(3))
     model = train_model(
-        codebook,
-        X,
-        Y,
-        texts=texts,
-        coldstart=coldstart,
-        embedding_model="synthetic-16d",
-        config=TrainingConfig(lexical=lexical, counts=counts),
+        codebook, X, Y, texts=texts, coldstart=coldstart, embedding_model="synthetic-16d", config=config
     )
     return model, X, texts
+
+
+def _blended(
+    tmp_path: Path, lexical: bool = True, counts: bool = True
+) -> tuple[SuggestionModel, np.ndarray, list[str]]:
+    texts, Y = synthetic_corpus(160)
+    return train_on_texts(texts, Y, TrainingConfig(lexical=lexical, counts=counts))
 
 
 def test_blended_model_round_trips_and_needs_the_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
