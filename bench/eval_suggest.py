@@ -74,12 +74,12 @@ def embed_units(texts: list[str], cache: Path | None) -> np.ndarray:
     stored: dict[str, np.ndarray] = {}
     if cache is not None and cache.exists():
         with np.load(cache, allow_pickle=False) as npz:
-            if str(npz["model"]) == embedder.model_name:
+            if str(npz["model"]) == embedder.identity:
                 stored = dict(zip(npz["hashes"].tolist(), npz["vectors"], strict=True))
     missing = [i for i, h in enumerate(hashes) if h not in stored]
     if missing:
         t0 = time.time()
-        print(f"embedding {len(missing)} units with {embedder.model_name} ...", flush=True)
+        print(f"embedding {len(missing)} units with {embedder.identity} ...", flush=True)
         vectors = embedder.encode([texts[i] for i in missing])
         for i, v in zip(missing, vectors, strict=True):
             stored[hashes[i]] = v
@@ -89,7 +89,7 @@ def embed_units(texts: list[str], cache: Path | None) -> np.ndarray:
             keys = sorted(stored)
             np.savez(
                 cache,
-                model=np.array(embedder.model_name),
+                model=np.array(embedder.identity),
                 hashes=np.array(keys),
                 vectors=np.vstack([stored[k] for k in keys]).astype(np.float32),
             )

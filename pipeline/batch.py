@@ -285,7 +285,7 @@ def embed_pending(settings: Settings | None = None) -> int:
             computed += new
             session.execute(update(Transcript).where(Transcript.id == transcript_id).values(status="embedded"))
             audit(session, "flow", "transcript.embed", "transcript", transcript_id, segments=len(texts),
-                  new_vectors=new, model=embedder.model_name)
+                  new_vectors=new, model=embedder.identity)
     return computed
 
 

@@ -3,11 +3,18 @@
 Why this shape:
 - The model is loaded lazily, once per process, from an installed package or a local folder. It is never
   downloaded: ``HF_HUB_OFFLINE`` is forced on before sentence-transformers is imported.
-- Units longer than the model's window (whole case reviews, long answers) are split into overlapping token
-  windows, embedded, and mean-pooled weighted by window length, then L2-normalised, so a long unit gets
-  one vector that still reflects all of its text.
-- Vectors are cached in the ``embeddings`` table by (SHA-256 of the text, model name), so re-runs and
-  retraining never re-embed, and identical segments across transcripts share one row.
+- A unit is embedded **sentence by sentence** and the sentence vectors are mean-pooled (weighted by
+  length), then L2-normalised (``pooling="sentence"``, the default). all-MiniLM-L6-v2 was trained on
+  sentence pairs; one vector per 256-token window of a long unit blurs what each sentence says. On the
+  Narrative Frames measurement (265 whole news articles, 14 codes, out-of-fold ROC AUC of the embedding
+  channel) sentence pooling gives 0.784 against 0.757 for token windows, and 0.819 against 0.806 once
+  blended with the word and counts channels. A sentence longer than the model's window is itself split
+  into overlapping token windows. ``pooling="window"`` keeps the older behaviour (overlapping token
+  windows of the whole unit) for models trained with it.
+- Vectors are cached in the ``embeddings`` table by (SHA-256 of the text, embedding identity), so re-runs
+  and retraining never re-embed, and identical segments across transcripts share one row. The identity
+  (:func:`embedding_identity`) names the model *and* the pooling, because the two poolings give different
+  vectors for the same text: a cache row or a trained model is only reused with the same pair.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sqlalchemy import select
@@ -37,6 +44,20 @@ log = logging.getLogger(__name__)
 
 #: Token windows overlap by this many tokens so a sentence cut at a boundary is seen whole once.
 CHUNK_OVERLAP_TOKENS = 32
+
+Pooling = Literal["sentence", "window"]
+POOLINGS: tuple[Pooling, ...] = ("sentence", "window")
+
+
+def embedding_identity(model_name: str, pooling: Pooling) -> str:
+    """What a vector was made with: the cache key and what a trained model records.
+
+    Window pooling keeps the bare model name, so caches and models made before sentence pooling existed
+    stay valid with ``QUALCODE_EMBEDDING_POOLING=window``.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown embedding pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
+    return model_name if pooling == "window" else f"{model_name} (sentence mean)"
 
 
 def text_hash(text: str) -> str:
@@ -71,11 +92,21 @@ def resolve_model_path(name: str) -> Path:
 class Embedder:
     """Encode texts into L2-normalised float32 vectors with a sentence-transformers model."""
 
-    def __init__(self, model_name: str, *, batch_size: int = 32, max_tokens: int = 256, device: str = "cpu"):
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        batch_size: int = 32,
+        max_tokens: int = 256,
+        device: str = "cpu",
+        pooling: Pooling = "sentence",
+    ):
         self.model_name = model_name
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.device = device
+        self.pooling = pooling
+        self.identity = embedding_identity(model_name, pooling)
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
@@ -120,6 +151,15 @@ class Embedder:
                 break
         return chunks
 
+    def pieces(self, text: str) -> list[str]:
+        """The texts whose vectors are pooled into ``text``'s: its sentences, or token windows of it."""
+        if self.pooling == "window":
+            return self._chunks(text)
+        from pipeline.segment import sentence_spans
+
+        pieces = [chunk for start, end in sentence_spans(text) for chunk in self._chunks(text[start:end])]
+        return pieces or [text]
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One vector per text, shape (len(texts), dim), float32, unit length."""
         if not texts:
@@ -127,7 +167,7 @@ class Embedder:
         pieces: list[str] = []
         owner: list[int] = []
         for i, text in enumerate(texts):
-            for chunk in self._chunks(text or " "):
+            for chunk in self.pieces(text or " "):
                 pieces.append(chunk)
                 owner.append(i)
         vectors = self.model.encode(
@@ -147,14 +187,20 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def _embedder(model_name: str, batch_size: int, max_tokens: int, device: str) -> Embedder:
-    return Embedder(model_name, batch_size=batch_size, max_tokens=max_tokens, device=device)
+def _embedder(model_name: str, batch_size: int, max_tokens: int, device: str, pooling: Pooling) -> Embedder:
+    return Embedder(model_name, batch_size=batch_size, max_tokens=max_tokens, device=device, pooling=pooling)
 
 
 def get_embedder(settings: Settings | None = None) -> Embedder:
     """The process-wide embedder for the configured model (loaded on first use)."""
     s = settings or get_settings()
-    return _embedder(s.embedding_model, s.embedding_batch_size, s.embedding_max_tokens, s.device)
+    return _embedder(s.embedding_model, s.embedding_batch_size, s.embedding_max_tokens, s.device, s.embedding_pooling)
+
+
+def settings_identity(settings: Settings | None = None) -> str:
+    """The embedding identity the settings configure, without building an embedder."""
+    s = settings or get_settings()
+    return embedding_identity(s.embedding_model, s.embedding_pooling)
 
 
 def to_bytes(vector: np.ndarray) -> bytes:
@@ -165,7 +211,7 @@ def from_bytes(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4")
 
 
-def load_vectors(session: Session, text_hashes: Sequence[str], model_name: str) -> dict[str, np.ndarray]:
+def load_vectors(session: Session, text_hashes: Sequence[str], identity: str) -> dict[str, np.ndarray]:
     """Cached vectors for the given text hashes (missing ones are simply absent)."""
     found: dict[str, np.ndarray] = {}
     unique = list(dict.fromkeys(text_hashes))
@@ -173,7 +219,7 @@ def load_vectors(session: Session, text_hashes: Sequence[str], model_name: str) 
         batch = unique[start : start + 500]
         rows = session.execute(
             select(Embedding.text_hash, Embedding.vector).where(
-                Embedding.model_name == model_name, Embedding.text_hash.in_(batch)
+                Embedding.model_name == identity, Embedding.text_hash.in_(batch)
             )
         )
         for h, blob in rows:
@@ -202,7 +248,7 @@ def embed_texts_cached(session: Session, texts: Sequence[str], embedder: Embedde
     New vectors are added to ``session`` (committed with the caller's transaction).
     """
     hashes = [text_hash(t) for t in texts]
-    cached = load_vectors(session, hashes, embedder.model_name)
+    cached = load_vectors(session, hashes, embedder.identity)
     missing: dict[str, str] = {}
     for h, t in zip(hashes, texts, strict=True):
         if h not in cached and h not in missing:
@@ -210,7 +256,7 @@ def embed_texts_cached(session: Session, texts: Sequence[str], embedder: Embedde
     if missing:
         new = embedder.encode(list(missing.values()))
         rows = [
-            {"text_hash": h, "model_name": embedder.model_name, "dim": int(v.shape[0]), "vector": to_bytes(v)}
+            {"text_hash": h, "model_name": embedder.identity, "dim": int(v.shape[0]), "vector": to_bytes(v)}
             for h, v in zip(missing.keys(), new, strict=True)
         ]
         for start in range(0, len(rows), 200):

@@ -68,7 +68,11 @@ class Settings(BaseSettings):
         description="sentence-transformers model: an installed package name or a local directory.",
     )
     embedding_batch_size: int = 32
-    embedding_max_tokens: int = Field(default=256, description="Longer units are embedded by chunk and pooled.")
+    embedding_max_tokens: int = Field(default=256, description="Longer texts are embedded by chunk and pooled.")
+    embedding_pooling: Literal["sentence", "window"] = Field(
+        default="sentence",
+        description="Embed each sentence and mean-pool them (better for multi-sentence units), or token windows.",
+    )
     device: str = "cpu"
 
     # --- segmentation --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pipeline.review.queue import ActingUser, enqueue_suggestions, lease_next, q
 from pipeline.settings import Settings, get_settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import AuditLog, Coding, ReviewItem, Suggestion, utcnow
-from tests.e2e.seed import EMBEDDING_MODEL, Seeded, fast_password_hashing, seed_all
+from tests.e2e.seed import EMBEDDING_IDENTITY, Seeded, fast_password_hashing, seed_all
 
 
 @pytest.fixture(autouse=True)
@@ -210,7 +210,7 @@ def test_blind_items_hide_suggestions_and_block_reviews_of_the_same_segment(db_u
             if kind == "review":
                 assert item.segment_id not in blind_segments
             else:
-                view = build_item_view(db, item, load_catalogue(db, None), embedding_model=EMBEDDING_MODEL)
+                view = build_item_view(db, item, load_catalogue(db, None), embedding_identity=EMBEDDING_IDENTITY)
                 assert view.suggestion is None and view.also_suggested == ()
         with session_scope(db_url, immediate=True) as db:
             if kind == "blind":
@@ -246,7 +246,7 @@ def test_queue_stats_and_item_view(db_url: str, seeded: Seeded) -> None:
     item_id, version, _ = _lease(db_url, a)
     with session_scope(db_url) as db:
         view = build_item_view(db, db.get(ReviewItem, item_id), load_catalogue(db, None),
-                               embedding_model=EMBEDDING_MODEL)
+                               embedding_identity=EMBEDDING_IDENTITY)
     current = [t for t in view.turns if t.is_current]
     assert len(current) == 1 and current[0].segment and current[0].role == "participant"
     assert [t.role for t in view.turns] == ["interviewer", "participant", "interviewer"]

@@ -133,7 +133,7 @@ def build_turns(session: Session, segment: Segment, transcript: Transcript) -> t
 
 
 def similar_coded_segments(
-    session: Session, segment: Segment, code_key: str, model_name: str, *, limit: int = SIMILAR_SHOWN
+    session: Session, segment: Segment, code_key: str, embedding_identity: str, *, limit: int = SIMILAR_SHOWN
 ) -> tuple[SimilarSegment, ...]:
     """The ``limit`` segments most similar to ``segment`` that already carry ``code_key`` (cosine)."""
     # Segments still waiting for blind coding are never shown: a blind coder must not meet their codes.
@@ -158,7 +158,7 @@ def similar_coded_segments(
     if not candidate_rows:
         return ()
     hashes = {segment.text_hash, *(h for _id, h in candidate_rows)}
-    vectors = load_vectors(session, list(hashes), model_name)
+    vectors = load_vectors(session, list(hashes), embedding_identity)
     query = vectors.get(segment.text_hash)
     if query is None:
         return ()
@@ -188,7 +188,7 @@ def build_item_view(
     item: ReviewItem,
     catalogue: Catalogue,
     *,
-    embedding_model: str,
+    embedding_identity: str,
     group_size: int = 0,
 ) -> ItemView:
     """The view of ``item`` for the coder holding it (blind items reveal no suggestion or codes)."""
@@ -208,7 +208,7 @@ def build_item_view(
                 probability=float(suggestion.probability),
                 cold_start=bool(suggestion.cold_start),
                 model_version=suggestion.model_version,
-                similar=similar_coded_segments(session, segment, suggestion.code_key, embedding_model),
+                similar=similar_coded_segments(session, segment, suggestion.code_key, embedding_identity),
             )
             others = session.execute(
                 select(Suggestion.code_key, Suggestion.probability)

@@ -32,6 +32,7 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from pipeline.embed import settings_identity
 from pipeline.errors import ConflictError, ReviewError
 from pipeline.review.catalogue import Catalogue, CodeInfo, load_catalogue
 from pipeline.review.context import ItemView, build_item_view
@@ -246,7 +247,7 @@ def run_review(
             catalogue = load_catalogue(db, settings.codebook_path)
             leased = db.get(ReviewItem, item_id)
             assert leased is not None
-            view = build_item_view(db, leased, catalogue, embedding_model=settings.embedding_model,
+            view = build_item_view(db, leased, catalogue, embedding_identity=settings_identity(settings),
                                    group_size=group_size(db, leased, reviewer))
         with lease_heartbeat(url, item_id, reviewer, settings):
             outcome = _decide_one(url, settings, reviewer, view, catalogue, keys, console, summary)

@@ -177,10 +177,11 @@ class SuggestionModel:
         return self.policy.decide_matrix(scores.codes, scores.proba, scores.cold_start)
 
     def check_embedding_model(self, embedder: Embedder) -> None:
-        if embedder.model_name != self.embedding_model:
+        if embedder.identity != self.embedding_model:
             raise ModelError(
                 f"model {self.version} was trained on {self.embedding_model!r} embeddings but the configured "
-                f"embedding model is {embedder.model_name!r}; retrain or change QUALCODE_EMBEDDING_MODEL"
+                f"embeddings are {embedder.identity!r}; retrain, or set QUALCODE_EMBEDDING_MODEL and "
+                "QUALCODE_EMBEDDING_POOLING to what the model was trained with"
             )
 
     # -- persistence ---------------------------------------------------------------------------------
@@ -360,12 +361,12 @@ def cold_start_model(codebook: Codebook, embedder: Embedder, *, cold_start_revie
     Its version is derived from the codebook hash and embedding model, so suggestions made before any
     training are traceable and idempotent.
     """
-    model_tag = hashlib.sha256(embedder.model_name.encode("utf-8")).hexdigest()[:6]
+    model_tag = hashlib.sha256(embedder.identity.encode("utf-8")).hexdigest()[:6]
     version = f"coldstart-{codebook.content_hash[:12]}-{model_tag}"
     model = SuggestionModel(
         version=version,
         codebook=codebook,
-        embedding_model=embedder.model_name,
+        embedding_model=embedder.identity,
         coldstart=ColdStartScorer.from_codebook(codebook, embedder),
         policy=DecisionPolicy(cold_start_review=cold_start_review),
     )

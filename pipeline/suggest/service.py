@@ -316,7 +316,7 @@ def _scorer(session: Session, settings: Settings) -> _Scorer:
     row = active_model_row(session)
     if row is None:
         review = max(COLD_START_REVIEW, settings.review_floor)
-        key = (f"coldstart:{codebook.content_hash}:{embedder.model_name}", str(review))
+        key = (f"coldstart:{codebook.content_hash}:{embedder.identity}", str(review))
         if key not in _MODEL_CACHE:  # embedding the codebook once per process, not once per transcript
             _remember(key, cold_start_model(codebook, embedder, cold_start_review=review))
         return _Scorer(_MODEL_CACHE[key], codebook, set(), None, {})
@@ -459,7 +459,7 @@ def suggest_for_segments(
     X, _ = embed_texts_cached(session, texts, embedder)
     scores, decisions = scorer.score(X, texts)
     leaders = near_duplicate_groups(X)
-    queued_groups = _queued_near_duplicates(session, X, embedder.model_name, exclude=set(ids))
+    queued_groups = _queued_near_duplicates(session, X, embedder.identity, exclude=set(ids))
     coverage = _theme_coverage(session, scorer.codebook)
     theme_of = {code.id: code.theme_id for code in scorer.codebook.codes}
     coder = f"model:{version}"
@@ -616,7 +616,7 @@ QUEUED_GROUP_WINDOW = 5000
 
 
 def _queued_near_duplicates(
-    session: Session, X: np.ndarray, model_name: str, exclude: set[int]
+    session: Session, X: np.ndarray, identity: str, exclude: set[int]
 ) -> list[dict[str, str]]:
     """Per new row, ``{code: group_key}`` of queued suggestions on a near-duplicate earlier segment.
 
@@ -637,7 +637,7 @@ def _queued_near_duplicates(
     out: list[dict[str, str]] = [{} for _ in range(X.shape[0])]
     if not groups:
         return out
-    vectors = load_vectors(session, list(groups), model_name)
+    vectors = load_vectors(session, list(groups), identity)
     hashes = [h for h in groups if h in vectors]
     if not hashes:
         return out

@@ -158,8 +158,8 @@ def train_model(
         if embedder is None:
             raise ValueError("give either a cold-start scorer or an embedder to build one")
         coldstart = ColdStartScorer.from_codebook(codebook, embedder)
-    model_name = embedding_model or (embedder.model_name if embedder is not None else None)
-    if model_name is None:
+    identity = embedding_model or (embedder.identity if embedder is not None else None)
+    if identity is None:
         raise ValueError("embedding_model is required when no embedder is given")
     coldstart.calibrate(X, Y)
 
@@ -224,7 +224,7 @@ def train_model(
     model = SuggestionModel(
         version=version or _version_id(codebook, X, Y),
         codebook=codebook,
-        embedding_model=model_name,
+        embedding_model=identity,
         coldstart=coldstart,
         policy=policy,
         estimator=estimator if learned_any else None,

