@@ -14,7 +14,8 @@ near-duplicate article):
 - per fold, the encoder is fine-tuned on the training articles only: each article is its (up to
   ``--max-chunks``) 256-token chunks, mean-pooled, under a linear head with one output per code, trained
   with binary cross-entropy against the vote shares (unknown labels masked). The head's sigmoid scores
-  the held-out articles ("tuned").
+  the held-out articles ("tuned"). (The shipped embedding channel pools sentence vectors since
+  2026-11-24; the probe still fine-tunes on token windows, and its quoted results predate the change.)
 Reported per code and on average over the 14 targeted codes: ROC AUC against the majority label, and the
 "best cut" kappa bound of ``eval_suggest`` (the highest mean model-coder kappa any single cut-off
 reaches, chosen with the test labels: an upper bound, comparable across the columns, not a result).
