@@ -3,8 +3,9 @@
 Run:  .venv/bin/python bench/eval_suggest.py [--limit N] [--folds 5]
 
 What it does (see ../shared/eval/narrative_frames/README.md for the data):
-- units are whole articles; each is embedded once with the configured embedder (chunked and pooled) and
-  cached under bench/results/ (git-ignored) keyed by text hash and model name;
+- units are whole articles; each is embedded once with the configured embedder (sentence vectors
+  mean-pooled by default) and cached under bench/results/ (git-ignored) keyed by text hash and embedding
+  identity (model and pooling);
 - articles are split into 5 folds by near-duplicate group (cosine >= 0.95), so the same story collected
   twice never sits on both sides of a split;
 - in each fold the full training procedure runs on the training articles only (labels resolved with the

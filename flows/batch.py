@@ -39,7 +39,7 @@ def embed_task() -> int:
 
 
 @task(name="suggest-pending", **TASK_OPTIONS)
-def suggest_task() -> dict[str, int]:
+def suggest_task() -> batch.SuggestRun:
     return batch.suggest_pending(get_settings())
 
 
@@ -83,7 +83,11 @@ def process_new_transcripts(inbox: str | None = None, workers: int = 1) -> dict:
         if hook:
             hook(outcome.name, outcome.outcome)
     summary.segments_embedded = embed_task()
-    summary.suggestions = suggest_task()
+    suggested = suggest_task()
+    summary.suggestions = suggested.totals
+    if suggested.paused:
+        summary.problems.append(suggested.paused)
+        logger.error("%s", suggested.paused)
     summary.review_items, summary.blind_items = queue_task()
     summary.alerts = agreement_task(summary.batch_id)
     for alert in summary.alerts:

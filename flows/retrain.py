@@ -4,6 +4,9 @@ Two ways it runs (both thin over ``pipeline.suggest.service``):
 
 - **On a schedule** (weekly, ``retrain-weekly`` in ``prefect.yaml`` or ``serve_retrain``), with
   ``min_new_decisions=1``: retrain if anything at all was decided since the active model.
+- **When the embeddings changed** (the active model was trained on another embedding model or pooling,
+  so it cannot score and the batch pauses suggestions): either deployment retrains at its next run,
+  however few decisions are new.
 - **When enough decisions have arrived** (``retrain-when-due``, checked hourly, or ``retrain_if_due``
   called at the end of a batch): retrain once ``settings.retrain_min_new_decisions`` human decisions are
   newer than the active model. The check is a cheap count, so running it often costs nothing.
@@ -35,6 +38,14 @@ def count_new_decisions_task() -> int:
         return new_decisions_since_active_model(session)
 
 
+@task(name="embeddings-changed", **TASK_OPTIONS)
+def embeddings_changed_task() -> bool:
+    from pipeline.suggest import embeddings_changed
+
+    with session_scope() as session:
+        return embeddings_changed(session, get_settings())
+
+
 @task(name="retrain-model", **TASK_OPTIONS)
 def retrain_task() -> dict[str, str | int | None]:
     """Train, activate and re-score; returns the new version (None while still in cold-start mode)."""
@@ -58,9 +69,12 @@ def retrain(min_new_decisions: int | None = None) -> dict[str, str | int | None]
     logger = get_run_logger()
     threshold = get_settings().retrain_min_new_decisions if min_new_decisions is None else min_new_decisions
     new = count_new_decisions_task()
-    if new < max(threshold, 1):
+    changed = embeddings_changed_task()
+    if new < max(threshold, 1) and not changed:
         logger.info("retrain skipped: %d new human decision(s), need %d", new, threshold)
         return {"version": None, "new_decisions": new, "skipped": 1}
+    if changed:
+        logger.warning("retrain: the active model was trained on other embeddings than the configured ones")
     result = retrain_task()
     logger.info("retrain: %d new decision(s) -> model %s", new, result.get("version"))
     return {**result, "new_decisions": new, "skipped": 0}

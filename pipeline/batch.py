@@ -14,7 +14,10 @@ queue for the write lock instead of failing with "database is locked"; PostgreSQ
 
 Failures: a file that cannot be read is moved to quarantine with a one-line reason; an unexpected error in
 one file marks only that file failed (its type name is kept, never its message, which may quote text) and
-the batch goes on.
+the batch goes on. A model that cannot score (trained on embeddings made differently from the configured
+ones, e.g. before an upgrade changed the pooling) pauses the suggest stage: transcripts wait at
+``embedded``, the batch finishes and reports the problem, and the next run after ``qualcode retrain``
+suggests for them.
 """
 
 from __future__ import annotations
@@ -30,17 +33,21 @@ from typing import Literal
 
 from sqlalchemy import func, select, update
 
-from pipeline.errors import InputFileError, QualcodeError
+from pipeline.errors import InputFileError, ModelError, QualcodeError
 from pipeline.segment import segment_document
 from pipeline.settings import Settings, get_settings
 from pipeline.store import audit, session_scope
 from pipeline.store.db import ensure_schema
-from pipeline.store.models import Batch, Segment, Transcript, Turn, utcnow
+from pipeline.store.models import Batch, Embedding, Segment, Transcript, Turn, utcnow
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal["done", "skipped", "quarantined", "failed"]
 ProgressHook = Callable[[str, str], None]  # (file name, outcome)
+
+#: Segments of already processed transcripts embedded per run when their vectors are missing under the
+#: configured embedding identity (after a change of model or pooling), so one run stays short.
+BACKFILL_PER_RUN = 5000
 
 
 @dataclass(slots=True)
@@ -68,6 +75,8 @@ class BatchSummary:
     review_items: int = 0
     blind_items: int = 0
     alerts: list[str] = field(default_factory=list)
+    #: Stages that could not run, and why (text-free; e.g. a model that needs retraining).
+    problems: list[str] = field(default_factory=list)
     outcomes: list[FileOutcome] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -272,8 +281,6 @@ def embed_pending(settings: Settings | None = None) -> int:
         pending = session.scalars(
             select(Transcript.id).where(Transcript.status == "segmented").order_by(Transcript.id)
         ).all()
-    if not pending:
-        return 0
     embedder = get_embedder(s)
     computed = 0
     for transcript_id in pending:
@@ -286,33 +293,99 @@ def embed_pending(settings: Settings | None = None) -> int:
             session.execute(update(Transcript).where(Transcript.id == transcript_id).values(status="embedded"))
             audit(session, "flow", "transcript.embed", "transcript", transcript_id, segments=len(texts),
                   new_vectors=new, model=embedder.identity)
+    return computed + backfill_embeddings(s)
+
+
+def backfill_embeddings(settings: Settings | None = None, limit: int = BACKFILL_PER_RUN) -> int:
+    """Embed codable segments of processed transcripts that have no vector under the configured identity.
+
+    Why: vectors are keyed by (text, model and pooling). After the model or the pooling changes, the
+    segments already stored have no vector under the new identity, and the review queue's "similar coded
+    segments", near-duplicate grouping and re-scoring need one. Up to ``limit`` per run, in transactions
+    of 500, so an upgraded project catches up over a few runs; in a project that never changed embeddings
+    this is one indexed query that finds nothing.
+    """
+    from pipeline.embed import embed_texts_cached, get_embedder
+
+    s = settings or get_settings()
+    embedder = get_embedder(s)
+    missing = (
+        select(Segment.text_hash, func.min(Segment.id).label("first"))
+        .join(Transcript, Transcript.id == Segment.transcript_id)
+        .where(
+            Segment.codable.is_(True),
+            Transcript.status.in_(("embedded", "done")),
+            ~select(Embedding.id)
+            .where(Embedding.text_hash == Segment.text_hash, Embedding.model_name == embedder.identity)
+            .exists(),
+        )
+        .group_by(Segment.text_hash)
+        .order_by("first")
+        .limit(limit)
+    )
+    with session_scope() as session:
+        first_ids = [row.first for row in session.execute(missing)]
+    computed = 0
+    for start in range(0, len(first_ids), 500):
+        with session_scope(immediate=True) as session:
+            ids = first_ids[start : start + 500]
+            texts = session.scalars(select(Segment.text).where(Segment.id.in_(ids))).all()
+            _, new = embed_texts_cached(session, list(texts), embedder)
+            computed += new
+    if computed:
+        with session_scope(immediate=True) as session:
+            audit(session, "flow", "embeddings.backfill", "embedding", None, new_vectors=computed,
+                  model=embedder.identity)
+        log.info("embedded %d stored segment(s) that had no %s vector", computed, embedder.identity)
     return computed
 
 
 # --------------------------------------------------------------------------------------------------
 # Stage 3: suggest codes for transcripts at "embedded", then refresh the review queue
 # --------------------------------------------------------------------------------------------------
-def suggest_pending(settings: Settings | None = None) -> dict[str, int]:
-    """Suggest codes for every transcript at ``embedded`` and mark it ``done``."""
+@dataclass(slots=True)
+class SuggestRun:
+    """What the suggest stage did: summed counts, and why it paused if it did (text-free)."""
+
+    totals: dict[str, int] = field(default_factory=dict)
+    paused: str | None = None
+
+
+def suggest_pending(settings: Settings | None = None) -> SuggestRun:
+    """Suggest codes for every transcript at ``embedded`` and mark it ``done``.
+
+    A :class:`ModelError` (the active model cannot score the configured embeddings) is the same for every
+    transcript, so the stage stops at the first one, leaves them all at ``embedded`` for the next run,
+    audits the pause and says why instead of failing the batch.
+    """
     from pipeline.suggest import suggest_for_segments
 
     s = settings or get_settings()
-    totals: dict[str, int] = {}
+    run = SuggestRun()
     with session_scope() as session:
         pending = session.scalars(
             select(Transcript.id).where(Transcript.status == "embedded").order_by(Transcript.id)
         ).all()
     for transcript_id in pending:
-        with session_scope(immediate=True) as session:
-            segment_ids = session.scalars(
-                select(Segment.id).where(Segment.transcript_id == transcript_id, Segment.codable.is_(True))
-            ).all()
-            stats = suggest_for_segments(session, list(segment_ids), s)
-            for key, value in _stats_dict(stats).items():
-                totals[key] = totals.get(key, 0) + value
-            session.execute(update(Transcript).where(Transcript.id == transcript_id).values(status="done"))
-            audit(session, "flow", "transcript.suggest", "transcript", transcript_id, **_stats_dict(stats))
-    return totals
+        try:
+            with session_scope(immediate=True) as session:
+                segment_ids = session.scalars(
+                    select(Segment.id).where(Segment.transcript_id == transcript_id, Segment.codable.is_(True))
+                ).all()
+                stats = suggest_for_segments(session, list(segment_ids), s)
+                for key, value in _stats_dict(stats).items():
+                    run.totals[key] = run.totals.get(key, 0) + value
+                session.execute(update(Transcript).where(Transcript.id == transcript_id).values(status="done"))
+                audit(session, "flow", "transcript.suggest", "transcript", transcript_id, **_stats_dict(stats))
+        except ModelError as exc:  # messages name models and settings, never text
+            waiting = len(pending) - pending.index(transcript_id)
+            run.paused = f"suggestions paused, {waiting} transcript(s) waiting: {exc}"
+            log.error("%s", run.paused)
+            with session_scope(immediate=True) as session:
+                audit(session, "flow", "batch.suggest_paused", "transcript", transcript_id, waiting=waiting,
+                      reason=str(exc))
+            break
+    return run
 
 
 def _stats_dict(stats: object) -> dict[str, int]:
@@ -394,7 +467,10 @@ def run_batch(
         if progress:
             progress(outcome.name, outcome.outcome)
     summary.segments_embedded = embed_pending(s)
-    summary.suggestions = suggest_pending(s)
+    suggested = suggest_pending(s)
+    summary.suggestions = suggested.totals
+    if suggested.paused:
+        summary.problems.append(suggested.paused)
     summary.review_items, summary.blind_items = refresh_queue(s)
     summary.alerts = agreement_alerts(s, summary.batch_id)
     summary.seconds = round(time.perf_counter() - started, 2)

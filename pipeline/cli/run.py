@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -96,6 +97,8 @@ def _print_summary(summary, outcomes) -> None:  # type: ignore[no-untyped-def]
     for o in outcomes:
         if o["outcome"] in ("quarantined", "failed"):
             Console().print(f"[yellow]{o['outcome']}[/] {o['name']}: {o['reason']}")
+    for problem in summary.problems:
+        Console().print(f"[red]problem[/] {escape(problem)}")
     for alert in summary.alerts:
         Console().print(f"[red]agreement alert[/] {alert}")
 

@@ -139,7 +139,11 @@ class Segment(Base):
 
 
 class Embedding(Base):
-    """Embedding cache keyed by (hash of segment text, model name): re-runs never re-embed."""
+    """Embedding cache keyed by (hash of segment text, embedding identity): re-runs never re-embed.
+
+    ``model_name`` holds the identity (``pipeline.embed.embedding_identity``: the model and its pooling),
+    because the same model pools the same text into different vectors.
+    """
 
     __tablename__ = "embeddings"
     __table_args__ = (UniqueConstraint("text_hash", "model_name"),)

@@ -32,6 +32,7 @@ import numpy as np
 import skops.io as sio
 
 from pipeline.codebook import Codebook
+from pipeline.embed import embedding_identity
 from pipeline.errors import ModelError
 from pipeline.suggest.card import build_card, card_markdown
 from pipeline.suggest.coldstart import ColdStartScorer
@@ -177,8 +178,16 @@ class SuggestionModel:
         return self.policy.decide_matrix(scores.codes, scores.proba, scores.cold_start)
 
     def check_embedding_model(self, embedder: Embedder) -> None:
-        if embedder.identity != self.embedding_model:
+        """Refuse to score vectors made differently from the ones this model was trained on."""
+        if embedder.identity == self.embedding_model:
+            return
+        if self.embedding_model == embedding_identity(embedder.model_name, "window"):
             raise ModelError(
+                f"model {self.version} was trained before sentence pooling (on {self.embedding_model!r} "
+                f"token-window embeddings) but the configured embeddings are {embedder.identity!r}; run "
+                "`qualcode retrain` (the retrain flow does it by itself), or set QUALCODE_EMBEDDING_POOLING=window"
+            )
+        raise ModelError(
                 f"model {self.version} was trained on {self.embedding_model!r} embeddings but the configured "
                 f"embeddings are {embedder.identity!r}; retrain, or set QUALCODE_EMBEDDING_MODEL and "
                 "QUALCODE_EMBEDDING_POOLING to what the model was trained with"
@@ -358,7 +367,7 @@ def _json_default(value: Any) -> Any:
 def cold_start_model(codebook: Codebook, embedder: Embedder, *, cold_start_review: float = 0.5) -> SuggestionModel:
     """A model with no trained estimator: every code is scored by the cold-start scorer.
 
-    Its version is derived from the codebook hash and embedding model, so suggestions made before any
+    Its version is derived from the codebook hash and embedding identity, so suggestions made before any
     training are traceable and idempotent.
     """
     model_tag = hashlib.sha256(embedder.identity.encode("utf-8")).hexdigest()[:6]

