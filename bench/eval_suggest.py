@@ -282,6 +282,7 @@ def evaluate(
     cache: bool = True,
     lexical: bool = True,
     counts: bool = True,
+    subspace: bool = True,
     soft_labels: bool = True,
     C: float | None = None,
 ) -> dict:
@@ -301,7 +302,7 @@ def evaluate(
     groups = near_duplicate_groups(X)
     labels = coder_labels(examples)
     # The project defaults (target precision 0.90, review floor 0.15, min 10, word and counts channels on).
-    config = TrainingConfig(lexical=lexical, counts=counts)
+    config = TrainingConfig(lexical=lexical, counts=counts, subspace=subspace)
     if C is not None:
         config = dataclasses.replace(config, C=C)
 
@@ -448,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-lexical", action="store_true", help="no TF-IDF word channel")
     parser.add_argument("--no-counts", action="store_true", help="no counts channel (marker counts)")
     parser.add_argument(
+        "--no-subspace", action="store_true", help="embedding channel on the full embedding, not shared subspaces"
+    )
+    parser.add_argument(
         "--hard-labels", action="store_true", help="fit on majority labels (ties dropped) instead of vote shares"
     )
     parser.add_argument("--C", type=float, default=None, help="embedding channel's C (default: the project's)")
@@ -463,12 +467,14 @@ def main(argv: list[str] | None = None) -> int:
         cache=not args.no_cache,
         lexical=not args.no_lexical,
         counts=not args.no_counts,
+        subspace=not args.no_subspace,
         soft_labels=not args.hard_labels,
         C=args.C,
     )
     results["variant"] = {
         "lexical": not args.no_lexical,
         "counts": not args.no_counts,
+        "subspace": not args.no_subspace,
         "soft_labels": not args.hard_labels,
         "C": args.C,
     }

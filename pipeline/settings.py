@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         description="Blend a counts channel (how often a unit mentions sums of money, percentages, years, numbers "
         "and quotes, and its length) with the embeddings; its share is chosen per code on cross-validated scores.",
     )
+    shared_subspace: bool = Field(
+        default=True,
+        description="Fit the embedding channel's per-code classifiers in low-rank subspaces learned from all "
+        "codes' labels at once (partial least squares), so related codes borrow strength from each other "
+        "(used when at least five codes can be learned).",
+    )
 
     # --- review --------------------------------------------------------------------------------------
     blind_share: float = Field(default=0.15, ge=0.0, le=1.0)

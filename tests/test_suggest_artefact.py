@@ -16,12 +16,15 @@ from sklearn.base import BaseEstimator
 
 from pipeline.errors import ModelError
 from pipeline.suggest.coldstart import ColdStartScorer
+from pipeline.suggest.estimator import CodeSuggester
 from pipeline.suggest.model import ESTIMATOR_FILE, SuggestionModel
 from pipeline.suggest.training import TrainingConfig, train_model
 from tests.test_suggest_synthetic import synthetic_codebook
 
 
-def _trained(tmp_path: Path, groups: np.ndarray | None = None) -> tuple[SuggestionModel, np.ndarray]:
+def _trained(
+    tmp_path: Path, groups: np.ndarray | None = None, config: TrainingConfig | None = None
+) -> tuple[SuggestionModel, np.ndarray]:
     codebook = synthetic_codebook()
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 32))
@@ -34,7 +37,8 @@ def _trained(tmp_path: Path, groups: np.ndarray | None = None) -> tuple[Suggesti
     protos = np.vstack([centres, centres])
     coldstart = ColdStartScorer(codes=codebook.code_ids, prototypes=protos, owner=np.array([0, 1, 2, 0, 1, 2]))
     model = train_model(
-        codebook, X, Y, coldstart=coldstart, embedding_model="synthetic-32d", groups=groups, config=TrainingConfig()
+        codebook, X, Y, coldstart=coldstart, embedding_model="synthetic-32d", groups=groups,
+        config=config or TrainingConfig(),
     )
     return model, X
 
@@ -58,6 +62,9 @@ def test_round_trip_without_pickle(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         "model.json",
     ]
     loaded = SuggestionModel.load(folder)
+    # Three codes are too few to share subspaces (tests/test_suggest_subspace.py has a format /3 model).
+    assert json.loads((folder / "model.json").read_text())["format"] == "qualcode-suggest/1"
+    assert type(loaded.estimator) is CodeSuggester
     assert loaded.version == model.version
     assert loaded.learned_codes == model.learned_codes == ["online_radicalisation", "family_engagement"]
     a, b = model.score(X), loaded.score(X)
@@ -66,6 +73,17 @@ def test_round_trip_without_pickle(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert b.cold_start.tolist() == [False, False, True]
     # Stale codes fall back to cold start.
     assert loaded.score(X, stale_codes={"family_engagement"}).cold_start.tolist() == [False, True, True]
+
+
+def test_models_without_shared_subspaces_keep_their_older_format(tmp_path: Path) -> None:
+    """An older reader can load what it can score fully: only a subspace channel needs format /3."""
+    model, X = _trained(tmp_path, config=TrainingConfig(subspace=False))
+    folder = model.save(tmp_path / "plain")
+    assert json.loads((folder / "model.json").read_text())["format"] == "qualcode-suggest/1"
+    loaded = SuggestionModel.load(folder)
+    assert type(loaded.estimator) is CodeSuggester
+    np.testing.assert_allclose(loaded.score(X).proba, model.score(X).proba, rtol=1e-6)
+    assert "on the full embedding" in model.card["training"]["embedding_channel"]
 
 
 def test_model_card(tmp_path: Path) -> None:

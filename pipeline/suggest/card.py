@@ -116,6 +116,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     ]
     if training.get("label_rule"):
         lines.append(f"- Training labels: {training['label_rule']} ({training.get('n_soft_labels', 0)} split)")
+    if training.get("embedding_channel"):
+        lines.append(f"- Embedding channel: {training['embedding_channel']}")
     lexical = training.get("lexical") or {}
     weights = lexical.get("weights") or {}
     if lexical.get("enabled"):

@@ -229,6 +229,15 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         calibrated.cv = folds  # the fold indices were only needed for fitting; do not keep them
         return calibrated
 
+    def unlearn(self, j: int) -> None:
+        """Send code ``j`` back to cold start: its column predicts the base rate from now on.
+
+        Used when a code is learnable on all data but no thresholds could be tuned for it.
+        """
+        check_is_fitted(self)
+        self.learned_[j] = False
+        self.estimators_[j] = None
+
     # -- prediction ----------------------------------------------------------------------------------
     def predict_code_proba(self, X: ArrayLike) -> np.ndarray:
         """Probability that each code applies: shape (n_samples, n_codes), one column per code.

@@ -7,7 +7,8 @@ what it was made for and refuses to be used with anything else.
 On disk (one folder per model version)::
 
     model.json        metadata, codebook, policy thresholds, cold-start calibration (plain JSON)
-    estimator.skops   the fitted CodeSuggester, saved with skops (never pickle)
+    estimator.skops   the fitted embedding channel (CodeSuggester, or SubspaceCodeSuggester in shared
+                      subspaces), saved with skops (never pickle)
     lexical.skops     the fitted TextCodeSuggester (word features), when the model has a lexical channel
     counts.skops      the fitted CountCodeSuggester (marker counts), when the model has a counts channel
     coldstart.npz     cold-start prototype vectors (numpy, loaded with allow_pickle=False)
@@ -40,6 +41,7 @@ from pipeline.suggest.counts import CountCodeSuggester
 from pipeline.suggest.estimator import CodeSuggester
 from pipeline.suggest.lexical import TextCodeSuggester
 from pipeline.suggest.policy import DecisionPolicy
+from pipeline.suggest.subspace import SubspaceCodeSuggester
 
 if TYPE_CHECKING:
     from pipeline.embed import Embedder
@@ -48,8 +50,10 @@ _E = TypeVar("_E", CodeSuggester, TextCodeSuggester, CountCodeSuggester)
 
 #: Written by this version: /2 has a counts channel, which /1 readers would silently ignore (and then score
 #: with thresholds tuned on a blend they do not compute), so a model with counts is /2; one without stays /1.
-ARTEFACT_FORMAT = "qualcode-suggest/2"
-READABLE_FORMATS = ("qualcode-suggest/1", "qualcode-suggest/2")
+#: /3 has a shared-subspace embedding channel (``SubspaceCodeSuggester``), which /1 and /2 readers do not
+#: know; they refuse it by its format instead of by an untrusted type deep inside the estimator file.
+ARTEFACT_FORMAT = "qualcode-suggest/3"
+READABLE_FORMATS = ("qualcode-suggest/1", "qualcode-suggest/2", "qualcode-suggest/3")
 #: Shares of the blend may add up to this much over 1 (rounding in the weight search).
 WEIGHT_TOLERANCE = 1e-9
 MODEL_FILE = "model.json"
@@ -64,6 +68,7 @@ CARD_MD = "card.md"
 #: that loading a tampered file fails instead of instantiating something unexpected.
 TRUSTED_TYPES: tuple[str, ...] = (
     "pipeline.suggest.estimator.CodeSuggester",
+    "pipeline.suggest.subspace.SubspaceCodeSuggester",
     "pipeline.suggest.lexical.TextCodeSuggester",
     "pipeline.suggest.counts.CountCodeSuggester",
     "sklearn.feature_extraction.text.TfidfVectorizer",
@@ -194,12 +199,18 @@ class SuggestionModel:
             )
 
     # -- persistence ---------------------------------------------------------------------------------
+    def _format(self) -> str:
+        """The oldest format that holds this model, so older readers load what they can score fully."""
+        if isinstance(self.estimator, SubspaceCodeSuggester):
+            return ARTEFACT_FORMAT
+        return READABLE_FORMATS[1] if self.count_estimator is not None else READABLE_FORMATS[0]
+
     def save(self, directory: Path | str) -> Path:
         """Write the artefact folder (created if needed) and return it."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
-            "format": ARTEFACT_FORMAT if self.count_estimator is not None else READABLE_FORMATS[0],
+            "format": self._format(),
             "version": self.version,
             "embedding_model": self.embedding_model,
             "codebook": self.codebook.to_dict(),
