@@ -162,3 +162,30 @@ def test_a_model_with_shared_subspaces_round_trips_as_format_3(tmp_path: Path) -
     assert isinstance(loaded.estimator, SubspaceCodeSuggester)
     np.testing.assert_allclose(loaded.score(X).proba, model.score(X).proba, rtol=1e-6)
     assert (loaded.decide(loaded.score(X)) == model.decide(model.score(X))).all()
+
+
+def test_a_code_just_above_min_positive_keeps_its_ranking() -> None:
+    """Regression: a code learned on all units but not in a calibration fold must not be turned upside down.
+
+    (Its constant score in that fold ran against the truth there, and the sigmoid learned a negative slope:
+    held-out ROC AUC 0.025 before the fix.)
+    """
+    rng = np.random.default_rng(3)
+    basis = np.linalg.qr(rng.normal(size=(100, 3)))[0].T
+    latent = rng.normal(size=(400, 3))
+    X = latent @ basis * 3.0 + rng.normal(size=(400, 100))
+    Y = ((latent @ rng.normal(size=(3, 8))) > 0.3).astype(np.float64)
+    score = latent[:, 0] + 0.3 * rng.normal(size=400)
+    Y[:, 0] = (score >= np.sort(score[:250])[-11]).astype(np.float64)  # 11 positives among 250 training units
+    model = SubspaceCodeSuggester(min_positive=10).fit(X[:250], Y[:250])
+    assert model.learned_[0] and model.sigmoids_[0, 0] > 0
+    assert roc_auc_score(Y[250:, 0], model.predict_code_proba(X[250:])[:, 0]) > 0.85
+
+
+def test_scores_that_rank_against_the_labels_give_way_to_the_base_rate() -> None:
+    from pipeline.suggest.subspace import _sigmoid_fit
+
+    y = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.5])
+    slope, intercept = _sigmoid_fit(np.array([-2.0, -1.0, 1.0, 2.0, 1.5, 0.0]), y)
+    assert slope == 0.0 and np.isclose(1 / (1 + np.exp(-intercept)), 2.5 / 6)
+    assert _sigmoid_fit(np.array([2.0, 1.0, -1.0, -2.0, -1.5, 0.0]), y)[0] > 0

@@ -4,7 +4,7 @@ Why: a codebook's codes are related (a "hero" and a "villain" are parts of one s
 ask about the same passages), yet one logistic regression per code on the full 384-dimensional
 embedding learns each code alone from a few hundred units and fits noise in directions no code uses.
 Partial least squares (PLS) finds the few directions of the embedding space that co-vary most with
-*all* codes' labels at once; each code's calibrated classifier is then fitted in that small space. The
+*all* codes' labels at once; each code's classifier is then fitted (and later calibrated) in that small space. The
 shared directions are estimated from every label in the training set, so a code borrows strength from
 the others. The number of directions is a bias/variance trade-off that a few hundred units cannot
 pin down, so the scores of several sizes (8, 12, 16 and 24 by default) are averaged.
@@ -49,7 +49,7 @@ DEFAULT_COMPONENTS: tuple[int, ...] = (8, 12, 16, 24)
 
 
 class SubspaceCodeSuggester(CodeSuggester):
-    """Per-code calibrated classifiers on PLS projections of the features shared by all codes.
+    """Per-code classifiers on PLS projections of the features shared by all codes, calibrated out of fold.
 
     Parameters
     ----------
@@ -71,7 +71,7 @@ class SubspaceCodeSuggester(CodeSuggester):
         Feature means of the training data (the projections are centred).
     projections_ : list of ndarray
         One (n_features, k) matrix per subspace size, scaled so the projected training data has unit
-        variance per direction and unit expected norm.
+        variance per direction and unit expected norm (the identity when no label varies).
     members_ : list of CodeSuggester
         The per-code (uncalibrated) classifiers fitted in each subspace.
     sigmoids_ : ndarray of shape (n_codes, 2)
@@ -85,7 +85,7 @@ class SubspaceCodeSuggester(CodeSuggester):
         n_components: int | tuple[int, ...] = DEFAULT_COMPONENTS,
         C: float = 1.0,
         class_weighting: Literal["balanced"] | None = "balanced",
-        calibration: Literal["sigmoid", "isotonic"] | None = "sigmoid",
+        calibration: Literal["sigmoid"] | None = "sigmoid",
         calibration_cv: int = 3,
         min_positive: int = 1,
     ) -> None:
@@ -117,14 +117,14 @@ class SubspaceCodeSuggester(CodeSuggester):
         if self.calibration == "isotonic":
             raise ValueError("calibration must be 'sigmoid' or None: the subspace channel is calibrated out of fold")
 
-    def _member(self) -> CodeSuggester:
+    def _member(self, min_positive: int) -> CodeSuggester:
         # Uncalibrated: a calibrator fitted inside a projection learned from the same labels would be
         # overconfident. The whole pipeline is calibrated out of fold instead (see ``fit``).
         return CodeSuggester(
-            C=self.C, class_weighting=self.class_weighting, calibration=None, min_positive=self.min_positive
+            C=self.C, class_weighting=self.class_weighting, calibration=None, min_positive=min_positive
         )
 
-    def _fit_raw(self, X: np.ndarray, indicator: np.ndarray) -> _Raw:
+    def _fit_raw(self, X: np.ndarray, indicator: np.ndarray, min_positive: int | None = None) -> _Raw:
         """Centre, find one projection per size on all codes' labels, fit the per-code classifiers."""
         target = _pls_target(indicator)
         mean = X.mean(axis=0)
@@ -133,7 +133,8 @@ class SubspaceCodeSuggester(CodeSuggester):
         limit = min(X.shape[0] - 1, X.shape[1], target.shape[1])
         sizes = sorted({min(k, limit) for k in self._sizes() if limit >= 1})
         projections = [self._projection(centred, target, k) for k in sizes or [0]]
-        members = [self._member().fit(centred @ p, indicator) for p in projections]
+        minimum = self.min_positive if min_positive is None else min_positive
+        members = [self._member(minimum).fit(centred @ p, indicator) for p in projections]
         return _Raw(mean, projections, members)
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> SubspaceCodeSuggester:
@@ -160,7 +161,13 @@ class SubspaceCodeSuggester(CodeSuggester):
         if self.calibration is not None and self.learned_.any() and folds >= 2:
             held_out = np.full(indicator.shape, np.nan)
             for train, test in KFold(n_splits=folds, shuffle=True, random_state=0).split(X):
-                held_out[test] = self._fit_raw(X[train], indicator[train]).logits(X[test])
+                # Every code with any evidence in the fold is fitted (min_positive=1): a code left out
+                # would get a constant score there, which runs against the truth in that fold's test part
+                # and can turn the fitted sigmoid upside down. A code with no evidence at all scores NaN.
+                fold = self._fit_raw(X[train], indicator[train], min_positive=1)
+                scores = fold.logits(X[test])
+                scores[:, ~fold.members[0].learned_] = np.nan
+                held_out[test] = scores
             for j in np.flatnonzero(self.learned_):
                 known = (indicator[:, j] != UNKNOWN) & np.isfinite(held_out[:, j])
                 self.sigmoids_[j] = _sigmoid_fit(held_out[known, j], indicator[known, j])
@@ -217,7 +224,8 @@ def _sigmoid_fit(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Platt scaling: (slope, intercept) of P(yes | score), fitted on held-out scores and vote shares.
 
     A split unit (0 < y < 1) counts as a weighted yes and a weighted no. Without both outcomes among
-    the known labels there is nothing to fit, and the score is left as it is.
+    the known labels there is nothing to fit, and the score is left as it is; scores that rank against
+    the labels (slope <= 0) give way to the base rate.
     """
     soft = (y > 0) & (y < 1)
     s = np.r_[scores, scores[soft]]
@@ -226,7 +234,12 @@ def _sigmoid_fit(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     if len(np.unique(hard)) < 2:
         return np.array([1.0, 0.0])
     platt = LogisticRegression(C=1e4, max_iter=1000).fit(s[:, None], hard, sample_weight=weight)
-    return np.array([float(platt.coef_[0, 0]), float(platt.intercept_[0])])
+    slope = float(platt.coef_[0, 0])
+    if slope <= 0:
+        # The held-out scores do not rank this code at all: say its base rate, never the reverse ranking.
+        rate = float(np.average(hard, weights=weight))
+        return np.array([0.0, float(logit(np.clip(rate, 1e-6, 1 - 1e-6)))])
+    return np.array([slope, float(platt.intercept_[0])])
 
 
 def _pls_target(indicator: np.ndarray) -> np.ndarray:

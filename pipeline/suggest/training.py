@@ -41,8 +41,8 @@ COLD_START_REVIEW = 0.5
 
 
 #: Shared subspaces need codes to share: with fewer learnable codes the embedding channel is fitted on the
-#: full embedding. Chosen a priori, not tuned: with one code the PLS directions are fitted to that code's
-#: own labels and, on weak signal, overfit them (synthetic check in tests/test_suggest_subspace.py).
+#: full embedding. Chosen a priori, not tuned on the evaluation data: with one or two codes there is
+#: little to share, and the PLS directions are then fitted to those codes' own labels (and their noise).
 SUBSPACE_MIN_CODES = 5
 
 
@@ -176,10 +176,12 @@ def train_model(
         raise ValueError("embedding_model is required when no embedder is given")
     coldstart.calibrate(X, Y)
 
-    estimator: CodeSuggester = CodeSuggester(C=config.C, min_positive=config.min_positive_examples).fit(X, Y_fit)
-    if config.subspace and int(estimator.learned_.sum()) >= SUBSPACE_MIN_CODES:
-        estimator = SubspaceCodeSuggester(C=config.subspace_C, min_positive=config.min_positive_examples)
-        estimator.fit(X, Y_fit)
+    estimator: CodeSuggester = (
+        SubspaceCodeSuggester(C=config.subspace_C, min_positive=config.min_positive_examples)
+        if config.subspace and int(_learnable(Y_fit, config.min_positive_examples).sum()) >= SUBSPACE_MIN_CODES
+        else CodeSuggester(C=config.C, min_positive=config.min_positive_examples)
+    )
+    estimator.fit(X, Y_fit)
     text_estimator: TextCodeSuggester | None = None
     count_estimator: CountCodeSuggester | None = None
     if text_array is not None and use_words:
@@ -258,7 +260,7 @@ def train_model(
             "lexical": _lexical_card(text_estimator, config, codebook, lexical_weights) if learned_any else None,
             "counts": _counts_card(count_estimator, config, codebook, count_weights) if learned_any else None,
             "embedding_dim": int(X.shape[1]),
-            "embedding_channel": _embedding_card(estimator, config),
+            "embedding_channel": _embedding_card(estimator, config) if learned_any else None,
             "target_precision": config.target_precision,
             "precision_confidence": config.precision_confidence,
             "review_floor": config.review_floor,
@@ -316,6 +318,14 @@ def choose_channel_weights(
         losses = [_log_loss(y, blend(oof_embedding[known, j], words, a, counts, b)) for a, b in pairs]
         text_w[j], count_w[j] = pairs[int(np.argmin(losses))]
     return (text_w if oof_text is not None else None), (count_w if oof_counts is not None else None)
+
+
+def _learnable(Y_fit: np.ndarray, min_positive: int) -> np.ndarray:
+    """Codes with enough known evidence either way to be learned (as ``CodeSuggester.fit`` counts it)."""
+    known = Y_fit != UNKNOWN
+    positive = ((Y_fit > 0) & known).sum(axis=0)
+    negative = ((Y_fit < 1) & known).sum(axis=0)
+    return (positive >= min_positive) & (negative >= min_positive)
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
