@@ -454,7 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hard-labels", action="store_true", help="fit on majority labels (ties dropped) instead of vote shares"
     )
-    parser.add_argument("--C", type=float, default=None, help="embedding channel's C (default: the project's)")
+    parser.add_argument(
+        "--C",
+        type=float,
+        default=None,
+        help="C of the embedding channel on the full embedding (used with --no-subspace; default: the project's)",
+    )
     parser.add_argument("--tag", default="", help="suffix for the result files (e.g. an ablation name)")
     args = parser.parse_args(argv)
     if not DATA_DIR.exists():

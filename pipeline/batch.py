@@ -366,7 +366,7 @@ def suggest_pending(settings: Settings | None = None) -> SuggestRun:
         pending = session.scalars(
             select(Transcript.id).where(Transcript.status == "embedded").order_by(Transcript.id)
         ).all()
-    for transcript_id in pending:
+    for position, transcript_id in enumerate(pending):
         try:
             with session_scope(immediate=True) as session:
                 segment_ids = session.scalars(
@@ -378,7 +378,7 @@ def suggest_pending(settings: Settings | None = None) -> SuggestRun:
                 session.execute(update(Transcript).where(Transcript.id == transcript_id).values(status="done"))
                 audit(session, "flow", "transcript.suggest", "transcript", transcript_id, **_stats_dict(stats))
         except ModelError as exc:  # messages name models and settings, never text
-            waiting = len(pending) - pending.index(transcript_id)
+            waiting = len(pending) - position
             run.paused = f"suggestions paused, {waiting} transcript(s) waiting: {exc}"
             log.error("%s", run.paused)
             with session_scope(immediate=True) as session:

@@ -75,17 +75,6 @@ def test_round_trip_without_pickle(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert loaded.score(X, stale_codes={"family_engagement"}).cold_start.tolist() == [False, True, True]
 
 
-def test_models_without_shared_subspaces_keep_their_older_format(tmp_path: Path) -> None:
-    """An older reader can load what it can score fully: only a subspace channel needs format /3."""
-    model, X = _trained(tmp_path, config=TrainingConfig(subspace=False))
-    folder = model.save(tmp_path / "plain")
-    assert json.loads((folder / "model.json").read_text())["format"] == "qualcode-suggest/1"
-    loaded = SuggestionModel.load(folder)
-    assert type(loaded.estimator) is CodeSuggester
-    np.testing.assert_allclose(loaded.score(X).proba, model.score(X).proba, rtol=1e-6)
-    assert "on the full embedding" in model.card["training"]["embedding_channel"]
-
-
 def test_model_card(tmp_path: Path) -> None:
     model, _ = _trained(tmp_path)
     folder = model.save(tmp_path / "model")

@@ -62,6 +62,17 @@ def _is_label_matrix(y: np.ndarray) -> bool:
     return bool(np.isfinite(values).all() and ((values == UNKNOWN) | ((values >= 0) & (values <= 1))).all())
 
 
+def evidence(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Known positive and negative evidence per code (column) of a label matrix (-1 = unknown).
+
+    With vote shares a unit counts as positive evidence when its share is above 0 and as negative when
+    below 1. A code needs ``min_positive`` of each to be learned.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    known = Y != UNKNOWN
+    return ((Y > 0) & known).sum(axis=0).astype(np.int64), ((Y < 1) & known).sum(axis=0).astype(np.int64)
+
+
 class CodeSuggester(ClassifierMixin, BaseEstimator):
     """Multi-label code classifier with per-code calibration and masked (unknown) labels.
 
@@ -145,26 +156,16 @@ class CodeSuggester(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, multi_output=True, dtype=np.float64, accept_sparse="csr")
         y = np.asarray(y)
         indicator = self._binarise(y)
+        self.n_positive_, self.n_negative_ = evidence(indicator)
+        self.learned_ = (self.n_positive_ >= self.min_positive) & (self.n_negative_ >= self.min_positive)
         self.estimators_ = []
-        learned, base_rate, n_pos, n_neg = [], [], [], []
+        base_rate = []
         for j in range(indicator.shape[1]):
-            column = indicator[:, j]
-            known = column != UNKNOWN
-            yj = column[known]
-            pos, neg = int((yj > 0).sum()), int((yj < 1).sum())
-            n_pos.append(pos)
-            n_neg.append(neg)
+            known = indicator[:, j] != UNKNOWN
+            yj = indicator[known, j]
             base_rate.append(float(yj.mean()) if len(yj) else 0.0)
-            if pos >= self.min_positive and neg >= self.min_positive:
-                self.estimators_.append(self._fit_one(X[known], yj))
-                learned.append(True)
-            else:
-                self.estimators_.append(None)
-                learned.append(False)
-        self.learned_ = np.array(learned, dtype=bool)
+            self.estimators_.append(self._fit_one(X[known], yj) if self.learned_[j] else None)
         self.base_rate_ = np.array(base_rate, dtype=np.float64)
-        self.n_positive_ = np.array(n_pos, dtype=np.int64)
-        self.n_negative_ = np.array(n_neg, dtype=np.int64)
         return self
 
     def _binarise(self, y: np.ndarray) -> np.ndarray:

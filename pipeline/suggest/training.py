@@ -22,7 +22,7 @@ from pipeline.codebook import Codebook
 from pipeline.suggest.card import build_card
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.counts import FEATURE_NAMES, CountCodeSuggester
-from pipeline.suggest.estimator import UNKNOWN, CodeSuggester
+from pipeline.suggest.estimator import UNKNOWN, CodeSuggester, evidence
 from pipeline.suggest.lexical import TextCodeSuggester
 from pipeline.suggest.model import WEIGHT_TOLERANCE, SuggestionModel, blend
 from pipeline.suggest.policy import DecisionPolicy, ThresholdReport, choose_thresholds
@@ -178,7 +178,7 @@ def train_model(
 
     estimator: CodeSuggester = (
         SubspaceCodeSuggester(C=config.subspace_C, min_positive=config.min_positive_examples)
-        if config.subspace and int(_learnable(Y_fit, config.min_positive_examples).sum()) >= SUBSPACE_MIN_CODES
+        if config.subspace and _n_learnable(Y_fit, config.min_positive_examples) >= SUBSPACE_MIN_CODES
         else CodeSuggester(C=config.C, min_positive=config.min_positive_examples)
     )
     estimator.fit(X, Y_fit)
@@ -320,12 +320,10 @@ def choose_channel_weights(
     return (text_w if oof_text is not None else None), (count_w if oof_counts is not None else None)
 
 
-def _learnable(Y_fit: np.ndarray, min_positive: int) -> np.ndarray:
-    """Codes with enough known evidence either way to be learned (as ``CodeSuggester.fit`` counts it)."""
-    known = Y_fit != UNKNOWN
-    positive = ((Y_fit > 0) & known).sum(axis=0)
-    negative = ((Y_fit < 1) & known).sum(axis=0)
-    return (positive >= min_positive) & (negative >= min_positive)
+def _n_learnable(Y_fit: np.ndarray, min_positive: int) -> int:
+    """How many codes have enough evidence either way to be learned (as ``CodeSuggester.fit`` decides)."""
+    positive, negative = evidence(Y_fit)
+    return int(((positive >= min_positive) & (negative >= min_positive)).sum())
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
