@@ -106,7 +106,8 @@ class Settings(BaseSettings):
         ge=0.0,
         lt=1.0,
         description="Auto-apply a code only where cross-validation makes us this sure that precision reaches "
-        "target_precision (lower Beta bound); 0 = use the smoothed estimate itself.",
+        "target_precision (a fixed-sequence binomial test over the cut-offs, so the chosen one keeps the "
+        "guarantee); 0 = use the smoothed precision estimate itself.",
     )
     review_floor: float = Field(default=0.15, ge=0.0, le=1.0)
     min_positive_examples: int = Field(default=10, description="Below this a code stays in cold-start mode.")

@@ -8,9 +8,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from pipeline.suggest.estimator import CodeSuggester
-from pipeline.suggest.policy import CodeThresholds, DecisionPolicy, choose_decision_threshold, choose_thresholds
+from pipeline.suggest.policy import (
+    CodeThresholds,
+    DecisionPolicy,
+    choose_decision_threshold,
+    choose_thresholds,
+    min_apply_support,
+)
 from pipeline.suggest.priority import near_duplicate_groups, review_priority, theme_coverage, uncertainty
 from pipeline.suggest.training import cross_val_code_proba
 
@@ -59,6 +66,57 @@ def test_smoothing_needs_more_than_a_few_lucky_hits() -> None:
     y10 = np.r_[np.ones(20, int), np.zeros(20, int)]
     p10 = np.r_[np.linspace(0.99, 0.8, 20), np.linspace(0.5, 0.1, 20)]
     assert choose_thresholds(y10, p10, target_precision=0.9, review_floor=0.1).thresholds.apply <= 0.8
+
+
+def test_apply_test_needs_a_perfect_run_long_enough_to_pass() -> None:
+    # 0.9**22 = 0.098 <= 0.10 < 0.9**21 = 0.109: 22 hits in a row are the least that shows 0.90 at 90 %.
+    assert min_apply_support(0.9, 0.9) == 22
+    assert min_apply_support(0.95, 0.95) == 59
+    assert min_apply_support(0.0, 0.9) == 1
+    with pytest.raises(ValueError):
+        min_apply_support(1.0, 0.9)
+    p = np.linspace(0.99, 0.01, 60)
+    for run, expected in ((21, math.inf), (22, p[21])):
+        y = np.r_[np.ones(run, int), np.zeros(60 - run, int)]
+        report = choose_thresholds(y, p, target_precision=0.9, review_floor=0.1, confidence=0.9)
+        assert report.thresholds.apply == expected
+    # 100 % can never be shown from a sample: never applied, however perfect the record.
+    y = np.r_[np.ones(50, int), np.zeros(10, int)]
+    assert math.isinf(choose_thresholds(y, p, target_precision=1.0, review_floor=0.1, confidence=0.9).thresholds.apply)
+
+
+def test_apply_test_stops_at_the_first_cut_off_that_fails() -> None:
+    """30 hits, then 8 misses, then 60 hits: the cumulative precision recovers (90 of 98), but the walk
+    down the cut-offs stopped at the misses, so the threshold stays above them."""
+    y = np.r_[np.ones(30, int), np.zeros(8, int), np.ones(60, int), np.zeros(40, int)]
+    p = np.linspace(0.99, 0.01, len(y))
+    report = choose_thresholds(y, p, target_precision=0.9, review_floor=0.1, confidence=0.9)
+    assert p[29] <= report.thresholds.apply < p[25]  # the last passing cut lies within the first run
+    point = choose_thresholds(y, p, target_precision=0.9, review_floor=0.1)  # the point rule scans on
+    assert point.thresholds.apply < p[37]
+
+
+def test_chosen_apply_threshold_keeps_the_confidence_it_promises() -> None:
+    """The guarantee itself, on a known curve: P(y=1 | s) = 0.8 + 0.15 s for scores s ~ U(0, 1), so the
+    true precision of "apply when s >= t" is 0.8 + 0.075 (1 + t), at least 0.90 exactly when t >= 1/3.
+    Over 400 draws of 200 cross-validated scores, the fixed-sequence test picks a threshold below 1/3
+    in at most 10 % of draws (plus sampling slack); the point rule, which keeps the lowest cut-off whose
+    estimate reaches the target, does so about half the time."""
+    rng = np.random.default_rng(0)
+    too_low = {"fixed sequence": 0, "point": 0}
+    applied = 0
+    draws = 400
+    for _ in range(draws):
+        s = rng.random(200)
+        y = (rng.random(200) < 0.8 + 0.15 * s).astype(int)
+        fixed = choose_thresholds(y, s, target_precision=0.9, review_floor=0.1, confidence=0.9)
+        point = choose_thresholds(y, s, target_precision=0.9, review_floor=0.1)
+        too_low["fixed sequence"] += fixed.thresholds.apply < 1 / 3
+        too_low["point"] += point.thresholds.apply < 1 / 3
+        applied += math.isfinite(fixed.thresholds.apply)
+    assert applied / draws >= 0.2  # cautious, but not a rule that never applies
+    assert too_low["fixed sequence"] / draws <= 0.13
+    assert too_low["point"] / draws >= 0.3
 
 
 def test_policy_decisions_and_cold_start_never_applies() -> None:

@@ -125,11 +125,13 @@ def test_training_shares_subspaces_only_when_there_are_codes_to_share() -> None:
     many = _train(X, Y, _codebook(12))
     assert isinstance(many.estimator, SubspaceCodeSuggester)
     assert "shared by all codes" in many.card["training"]["embedding_channel"]
+    assert many.card["estimator"]["class"] == "pipeline.suggest.subspace.SubspaceCodeSuggester"
     assert type(_train(X, Y, _codebook(12), subspace=False).estimator) is CodeSuggester
 
     few = _train(X, Y[:, :3], _codebook(3))
     assert 3 < SUBSPACE_MIN_CODES and type(few.estimator) is CodeSuggester
     assert "on the full embedding" in few.card["training"]["embedding_channel"]
+    assert few.card["estimator"]["class"] == "pipeline.suggest.estimator.CodeSuggester"
 
 
 def test_subspace_probabilities_are_calibrated_out_of_fold() -> None:

@@ -64,7 +64,7 @@ def build_card(
             "content_hash": codebook.content_hash,
         },
         "estimator": {
-            "class": "pipeline.suggest.estimator.CodeSuggester",
+            "class": f"{type(est).__module__}.{type(est).__qualname__}" if est is not None else None,
             "params": est.get_params() if est is not None else None,
         },
         "training": {**training, "conflict_rule": CONFLICT_RULE},
@@ -72,7 +72,8 @@ def build_card(
             "cold_start_review": model.policy.cold_start_review,
             "cold_start_top_k": model.policy.cold_start_top_k,
             "note": "apply thresholds reach the target precision on cross-validated predictions "
-            "(lower Beta(1,1) bound at training.precision_confidence, or the posterior mean when it is "
+            "(a fixed-sequence binomial test at training.precision_confidence, walking the cut-offs down "
+            "from the top and stopping at the first that fails; the Beta(1,1) posterior mean when it is "
             "null); cold-start scores are never auto-applied; the decision threshold (the model's yes/no, "
             "for agreement with coders) maximises Cohen's kappa on the same predictions and does not "
             "change apply / review / drop",
