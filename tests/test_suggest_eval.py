@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
+from sklearn.model_selection import GroupKFold
 
 from tests.conftest import REPO_ROOT, eval_path
 
@@ -39,3 +41,21 @@ def test_eval_on_narrative_frames_subset() -> None:
         assert overall["apply_precision"] >= 0.6
     report = bench.render(results)
     assert "Cold start" in report and "| co1 |" in report
+
+
+def test_split_seed_reassigns_folds_but_keeps_near_duplicates_together() -> None:
+    """Shuffled group labels give GroupKFold another split; no group is ever cut in two."""
+    bench = _bench()
+    groups = np.array([0, 0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    assert bench.shuffled_groups(groups, None) is groups
+    shuffled = bench.shuffled_groups(groups, 1)
+    # Same partition of the units, new labels.
+    assert all((shuffled == shuffled[i]).tolist() == (groups == groups[i]).tolist() for i in range(len(groups)))
+    assert not np.array_equal(shuffled, groups)
+    X = np.zeros((len(groups), 1))
+    folds = [frozenset(test) for _, test in GroupKFold(3).split(X, groups=groups)]
+    reshuffled = [frozenset(test) for _, test in GroupKFold(3).split(X, groups=shuffled)]
+    assert set(folds) != set(reshuffled)
+    for test in reshuffled:
+        inside = set(shuffled[list(test)].tolist())
+        assert all(shuffled[i] not in inside for i in range(len(groups)) if i not in test)

@@ -308,16 +308,32 @@ def test_logging_in_again_ends_the_session_the_browser_brought(client: TestClien
     assert client.get("/review", follow_redirects=False).status_code == 303, "the old cookie no longer works"
 
 
-def test_login_rate_limiter_forgets_idle_addresses_but_not_busy_ones() -> None:
-    limiter = LoginRateLimiter(limit=2, window=60.0)
-    limiter.max_tracked = 3
-    assert limiter.allow("busy", now=100.0) and limiter.allow("busy", now=100.0)
-    for n in range(2):
-        assert limiter.allow(f"idle-{n}", now=0.0)
-    assert limiter.allow("new", now=100.0), "idle addresses make room"
-    assert set(limiter._hits) == {"busy", "new"}
-    assert not limiter.allow("busy", now=101.0), "a busy address keeps its count"
-    assert limiter.retry_after("busy", now=101.0) == 60
+def test_login_rate_limit_is_shared_by_workers_and_forgets_old_attempts(db_url: str) -> None:
+    """Two server processes (two limiters on one database) share one count per address; attempts older
+    than the window are deleted, whoever made them; only a hash of the address is stored."""
+    import datetime as dt
+
+    from pipeline.store.models import LoginAttempt
+
+    worker_a = LoginRateLimiter(db_url, limit=3, window=60.0)
+    worker_b = LoginRateLimiter(db_url, limit=3, window=60.0)
+    t0 = dt.datetime(2026, 11, 24, 6, 0, 0)
+    assert worker_a.allow("198.51.100.7", now=t0) and worker_b.allow("198.51.100.7", now=t0)
+    assert worker_a.allow("203.0.113.9", now=t0)
+    assert worker_b.allow("198.51.100.7", now=t0 + dt.timedelta(seconds=10))
+    assert not worker_a.allow("198.51.100.7", now=t0 + dt.timedelta(seconds=20)), "3 attempts across workers"
+    assert worker_a.retry_after("198.51.100.7", now=t0 + dt.timedelta(seconds=20)) == 41
+    assert worker_b.retry_after("192.0.2.1", now=t0) == 0
+    with session_scope(db_url) as db:
+        hashes = set(db.scalars(select(LoginAttempt.address_hash)))
+    assert len(hashes) == 2 and not any("198.51" in h or "203.0" in h for h in hashes)
+    # A minute later the first two attempts have left the window: the address may try again, and the other
+    # address's old attempt is gone from the table.
+    later = t0 + dt.timedelta(seconds=61)
+    assert worker_b.allow("198.51.100.7", now=later)
+    with session_scope(db_url) as db:
+        left = db.scalars(select(LoginAttempt.attempted_at)).all()
+    assert sorted(left) == [t0 + dt.timedelta(seconds=10), later]
 
 
 def test_an_unexpected_error_is_a_plain_page_with_the_usual_headers(seeded: Seeded) -> None:

@@ -333,6 +333,20 @@ class UserSession(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class LoginAttempt(Base):
+    """One log-in attempt from a client address: the per-address rate limit, shared by every worker.
+
+    Only a hash of the address is stored, and rows older than the limit's window are deleted as new
+    attempts arrive, so the table never holds more than one window of attempts.
+    """
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    attempted_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
 class ReviewItem(Base):
     """A unit of human work handed out with a lease: a suggestion to review, or a blind coding task.
 

@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="qualcode", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.db_url = settings.resolved_database_url
-    app.state.login_limiter = LoginRateLimiter()
+    app.state.login_limiter = LoginRateLimiter(app.state.db_url)
     app.state.nav_links = []
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -19,18 +19,19 @@ request prove it came from a page we rendered for this session.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import hmac
 import secrets
-import time
-from collections import deque
 from collections.abc import Callable
-from threading import Lock
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request, Response
+from sqlalchemy import delete, func, select
 
 from pipeline.review.accounts import SessionInfo, resolve_session
-from pipeline.store.db import session_scope
+from pipeline.store.db import lock_writes, session_scope
+from pipeline.store.models import LoginAttempt, utcnow
 
 SESSION_COOKIE = "qualcode_session"
 LOGIN_CSRF_COOKIE = "qualcode_login_csrf"
@@ -179,45 +180,54 @@ def safe_next(next_path: str | None) -> str:
 
 
 class LoginRateLimiter:
-    """At most ``limit`` log-in attempts per client address per ``window`` seconds (in memory).
+    """At most ``limit`` log-in attempts per client address per ``window`` seconds, across every worker.
 
-    Complements the per-account lock-out: this slows one address trying many usernames. In memory is enough
-    for the single-process server ``qualcode serve`` runs; behind several workers each enforces its own.
+    Complements the per-account lock-out: this slows one address trying many usernames. The attempts are
+    rows in the database every server process shares (a count kept in one process's memory would give an
+    address ``limit`` attempts per worker). Each check runs under a write lock (``lock_writes``) so two
+    workers cannot both let the last allowed attempt through, and deletes attempts older than the window,
+    so the table holds at most one window of attempts, from any number of addresses. Only a hash of the
+    address is stored.
     """
 
-    #: Addresses remembered before idle ones are forgotten: without a bound, requests from many addresses
-    #: (an IPv6 range costs an attacker nothing) would grow the table until the server runs out of memory.
-    max_tracked = 10_000
-
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+    def __init__(self, db_url: str | None, limit: int = 10, window: float = 60.0) -> None:
+        self.db_url = db_url
         self.limit = limit
         self.window = window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = Lock()
 
-    def allow(self, key: str, *, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            if key not in self._hits and len(self._hits) >= self.max_tracked:
-                self._forget_idle(now)
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
+    @staticmethod
+    def address_hash(key: str) -> str:
+        return hashlib.sha256(f"qualcode-login:{key}".encode()).hexdigest()
+
+    def allow(self, key: str, *, now: dt.datetime | None = None) -> bool:
+        """Record an attempt from ``key`` and say whether it may go ahead (a refused one is not recorded)."""
+        now = utcnow() if now is None else now
+        address = self.address_hash(key)
+        with session_scope(self.db_url) as db:
+            lock_writes(db, "login_attempts")
+            db.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at <= now - self._window))
+            recent = db.scalar(
+                select(func.count()).select_from(LoginAttempt).where(LoginAttempt.address_hash == address)
+            )
+            if (recent or 0) >= self.limit:
                 return False
-            hits.append(now)
+            db.add(LoginAttempt(address_hash=address, attempted_at=now))
             return True
 
-    def _forget_idle(self, now: float) -> None:
-        """Drop addresses with no attempt inside the window (they are allowed in full anyway)."""
-        idle = [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - self.window]
-        for key in idle:
-            del self._hits[key]
+    def retry_after(self, key: str, *, now: dt.datetime | None = None) -> int:
+        """Seconds until the oldest counted attempt from ``key`` leaves the window (0: not limited)."""
+        now = utcnow() if now is None else now
+        with session_scope(self.db_url) as db:
+            oldest = db.scalar(
+                select(func.min(LoginAttempt.attempted_at)).where(
+                    LoginAttempt.address_hash == self.address_hash(key),
+                    LoginAttempt.attempted_at > now - self._window,
+                )
+            )
+        if oldest is None:
+            return 0
+        return max(1, int((oldest + self._window - now).total_seconds()) + 1)
 
-    def retry_after(self, key: str, *, now: float | None = None) -> int:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.get(key)
-            if not hits:
-                return 0
-            return max(1, int(hits[0] + self.window - now) + 1)
+    @property
+    def _window(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.window)
