@@ -106,8 +106,8 @@ class Settings(BaseSettings):
         ge=0.0,
         lt=1.0,
         description="Auto-apply a code only where cross-validation makes us this sure that precision reaches "
-        "target_precision (a fixed-sequence binomial test over the cut-offs, so the chosen one keeps the "
-        "guarantee); 0 = use the smoothed precision estimate itself.",
+        "target_precision (a fixed-sequence binomial test over the cut-offs; its assumptions are listed in "
+        "pipeline.suggest.policy); 0 = use the smoothed precision estimate itself.",
     )
     review_floor: float = Field(default=0.15, ge=0.0, le=1.0)
     min_positive_examples: int = Field(default=10, description="Below this a code stays in cold-start mode.")
@@ -141,7 +141,11 @@ class Settings(BaseSettings):
     lease_seconds: int = 600
     session_hours: float = 8.0
     secure_cookies: bool = Field(default=False, description="Set the Secure flag (enable behind HTTPS).")
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Keys the hash of client addresses kept for the log-in rate limit (the same on every "
+        "worker). Unset, the hash is unkeyed and an IPv4 address can be recovered from it by trying them all.",
+    )
 
     # --- agreement -----------------------------------------------------------------------------------
     agreement_reliable: float = 0.800

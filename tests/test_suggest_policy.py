@@ -80,6 +80,14 @@ def test_apply_test_needs_a_perfect_run_long_enough_to_pass() -> None:
         y = np.r_[np.ones(run, int), np.zeros(60 - run, int)]
         report = choose_thresholds(y, p, target_precision=0.9, review_floor=0.1, confidence=0.9)
         assert report.thresholds.apply == expected
+    # Where target**n equals 1 - confidence exactly (0.1**1 = 0.1), a perfect run passes despite rounding.
+    ones = np.ones(60, int)
+    assert choose_thresholds(ones, p, target_precision=0.1, review_floor=0.1, confidence=0.9).thresholds.apply == p[-1]
+    # A target of 0 asks for nothing: everything is applied, misses included.
+    y = np.r_[0, np.ones(59, int)]
+    assert choose_thresholds(y, p, target_precision=0.0, review_floor=0.1, confidence=0.9).thresholds.apply == p[-1]
+    with pytest.raises(ValueError, match="finite"):
+        choose_thresholds(y, np.r_[np.nan, p[1:]], target_precision=0.9, review_floor=0.1, confidence=0.9)
     # 100 % can never be shown from a sample: never applied, however perfect the record.
     y = np.r_[np.ones(50, int), np.zeros(10, int)]
     assert math.isinf(choose_thresholds(y, p, target_precision=1.0, review_floor=0.1, confidence=0.9).thresholds.apply)

@@ -310,23 +310,27 @@ def test_logging_in_again_ends_the_session_the_browser_brought(client: TestClien
 
 def test_login_rate_limit_is_shared_by_workers_and_forgets_old_attempts(db_url: str) -> None:
     """Two server processes (two limiters on one database) share one count per address; attempts older
-    than the window are deleted, whoever made them; only a hash of the address is stored."""
+    than the window are deleted, whoever made them; only a keyed hash of the address is stored."""
     import datetime as dt
 
     from pipeline.store.models import LoginAttempt
 
-    worker_a = LoginRateLimiter(db_url, limit=3, window=60.0)
-    worker_b = LoginRateLimiter(db_url, limit=3, window=60.0)
+    worker_a = LoginRateLimiter(db_url, limit=3, window=60.0, secret=b"SYNTHETIC-secret")
+    worker_b = LoginRateLimiter(db_url, limit=3, window=60.0, secret=b"SYNTHETIC-secret")
     t0 = dt.datetime(2026, 11, 24, 6, 0, 0)
     assert worker_a.allow("198.51.100.7", now=t0) and worker_b.allow("198.51.100.7", now=t0)
     assert worker_a.allow("203.0.113.9", now=t0)
     assert worker_b.allow("198.51.100.7", now=t0 + dt.timedelta(seconds=10))
     assert not worker_a.allow("198.51.100.7", now=t0 + dt.timedelta(seconds=20)), "3 attempts across workers"
-    assert worker_a.retry_after("198.51.100.7", now=t0 + dt.timedelta(seconds=20)) == 41
+    assert worker_a.retry_after("198.51.100.7", now=t0 + dt.timedelta(seconds=20)) == 40
     assert worker_b.retry_after("192.0.2.1", now=t0) == 0
     with session_scope(db_url) as db:
         hashes = set(db.scalars(select(LoginAttempt.address_hash)))
-    assert len(hashes) == 2 and not any("198.51" in h or "203.0" in h for h in hashes)
+    assert hashes == {worker_a.address_hash("198.51.100.7"), worker_a.address_hash("203.0.113.9")}
+    unkeyed = LoginRateLimiter(db_url)
+    assert unkeyed.address_hash("198.51.100.7") not in hashes, "the secret keys the hash"
+    # A clock stepped back by more than the window does not block the address beyond one window.
+    assert worker_a.retry_after("198.51.100.7", now=t0 - dt.timedelta(hours=1)) == 0
     # A minute later the first two attempts have left the window: the address may try again, and the other
     # address's old attempt is gone from the table.
     later = t0 + dt.timedelta(seconds=61)
@@ -334,6 +338,28 @@ def test_login_rate_limit_is_shared_by_workers_and_forgets_old_attempts(db_url: 
     with session_scope(db_url) as db:
         left = db.scalars(select(LoginAttempt.attempted_at)).all()
     assert sorted(left) == [t0 + dt.timedelta(seconds=10), later]
+    assert worker_a.prune(now=later + dt.timedelta(seconds=120)) == 2
+    with session_scope(db_url) as db:
+        assert db.scalar(select(func.count()).select_from(LoginAttempt)) == 0
+
+
+def _attempts_in_another_process(url: str, attempts: int) -> int:
+    """A separate server process: its own engine, its own limiter, the shared database."""
+    from pipeline.store.db import get_engine
+
+    get_engine.cache_clear()
+    limiter = LoginRateLimiter(url, limit=10)
+    return sum(limiter.allow("198.51.100.7") for _ in range(attempts))
+
+
+def test_login_rate_limit_holds_when_workers_race(db_url: str) -> None:
+    """Four processes try six times each at once: exactly the limit of ten get through."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        allowed = list(pool.map(_attempts_in_another_process, [db_url] * 4, [6] * 4))
+    assert sum(allowed) == 10
 
 
 def test_an_unexpected_error_is_a_plain_page_with_the_usual_headers(seeded: Seeded) -> None:

@@ -31,9 +31,17 @@ def serve(
             fg=typer.colors.YELLOW,
             err=True,
         )
+    if not _is_loopback(host) and settings.secret_key is None:
+        typer.secho(
+            "warning: QUALCODE_SECRET_KEY is not set; the log-in rate limit then keeps an unkeyed hash of "
+            "client addresses (for one minute), which can be reversed",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    app = create_app(settings)
+    app.state.login_limiter.prune()  # attempts left from before a restart
     typer.echo(f"qualcode web app on http://{host}:{port}/ (database {safe_url(url)}); Ctrl-C stops it")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", server_header=False,
-                proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
 
 
 def _is_loopback(host: str) -> bool:

@@ -218,8 +218,9 @@ def train_model(
         for j, code in enumerate(codebook.code_ids):
             if not estimator.learned_[j]:
                 continue
-            known = Y[:, j] != UNKNOWN
-            voted = Y_fit[:, j] != UNKNOWN
+            scored = np.isfinite(oof[:, j])  # a unit without an out-of-fold score tells nothing
+            known = (Y[:, j] != UNKNOWN) & scored
+            voted = (Y_fit[:, j] != UNKNOWN) & scored
             reports[code] = choose_thresholds(
                 Y[known, j],
                 oof[known, j],

@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="qualcode", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.db_url = settings.resolved_database_url
-    app.state.login_limiter = LoginRateLimiter(app.state.db_url)
+    secret = settings.secret_key.get_secret_value().encode() if settings.secret_key else None
+    app.state.login_limiter = LoginRateLimiter(app.state.db_url, secret=secret)
     app.state.nav_links = []
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

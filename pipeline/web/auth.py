@@ -22,12 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request, Response
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, select
+from sqlalchemy.orm import Session
 
 from pipeline.review.accounts import SessionInfo, resolve_session
 from pipeline.store.db import lock_writes, session_scope
@@ -184,32 +186,41 @@ class LoginRateLimiter:
 
     Complements the per-account lock-out: this slows one address trying many usernames. The attempts are
     rows in the database every server process shares (a count kept in one process's memory would give an
-    address ``limit`` attempts per worker). Each check runs under a write lock (``lock_writes``) so two
-    workers cannot both let the last allowed attempt through, and deletes attempts older than the window,
-    so the table holds at most one window of attempts, from any number of addresses. Only a hash of the
-    address is stored.
+    address ``limit`` attempts per worker). An address already at its limit is refused by a plain read;
+    otherwise the attempt is counted again and recorded under a write lock named after the address
+    (``lock_writes``: per address on PostgreSQL, SQLite's single writer lock there), so two workers
+    cannot both let the last allowed attempt through. Counts only look inside the window, so a clock
+    stepping back cannot block an address (attempts more than a window ahead are ignored and deleted).
+
+    What is kept: an HMAC of the address, keyed with ``secret_key`` (set it, the same on every worker;
+    unset, the hash is unkeyed and an IPv4 address can be recovered by trying all of them), and the time.
+    Attempts older than the window are deleted on each attempt and when the app starts (``prune``), so
+    the table holds the last window of attempts at most (after a quiet spell, those of the last window
+    before it, until the next attempt or restart).
     """
 
-    def __init__(self, db_url: str | None, limit: int = 10, window: float = 60.0) -> None:
+    def __init__(
+        self, db_url: str | None, limit: int = 10, window: float = 60.0, *, secret: bytes | None = None
+    ) -> None:
         self.db_url = db_url
         self.limit = limit
         self.window = window
+        self.secret = secret
 
-    @staticmethod
-    def address_hash(key: str) -> str:
-        return hashlib.sha256(f"qualcode-login:{key}".encode()).hexdigest()
+    def address_hash(self, key: str) -> str:
+        return hmac.new(self.secret or b"qualcode-login", key.encode(), hashlib.sha256).hexdigest()
 
     def allow(self, key: str, *, now: dt.datetime | None = None) -> bool:
         """Record an attempt from ``key`` and say whether it may go ahead (a refused one is not recorded)."""
         now = utcnow() if now is None else now
         address = self.address_hash(key)
         with session_scope(self.db_url) as db:
-            lock_writes(db, "login_attempts")
-            db.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at <= now - self._window))
-            recent = db.scalar(
-                select(func.count()).select_from(LoginAttempt).where(LoginAttempt.address_hash == address)
-            )
-            if (recent or 0) >= self.limit:
+            if self._recent(db, address, now) >= self.limit:
+                return False
+        with session_scope(self.db_url) as db:
+            lock_writes(db, f"login_attempts:{address}")
+            self._delete_old(db, now)
+            if self._recent(db, address, now) >= self.limit:
                 return False
             db.add(LoginAttempt(address_hash=address, attempted_at=now))
             return True
@@ -220,13 +231,40 @@ class LoginRateLimiter:
         with session_scope(self.db_url) as db:
             oldest = db.scalar(
                 select(func.min(LoginAttempt.attempted_at)).where(
-                    LoginAttempt.address_hash == self.address_hash(key),
-                    LoginAttempt.attempted_at > now - self._window,
+                    LoginAttempt.address_hash == self.address_hash(key), *self._in_window(now)
                 )
             )
         if oldest is None:
             return 0
-        return max(1, int((oldest + self._window - now).total_seconds()) + 1)
+        seconds = math.ceil((oldest + self._window - now).total_seconds())
+        return min(max(1, seconds), math.ceil(self.window))
+
+    def prune(self, *, now: dt.datetime | None = None) -> int:
+        """Delete attempts older than the window; returns how many."""
+        with session_scope(self.db_url) as db:
+            return self._delete_old(db, utcnow() if now is None else now)
+
+    def _recent(self, db: Session, address: str, now: dt.datetime) -> int:
+        return int(
+            db.scalar(
+                select(func.count())
+                .select_from(LoginAttempt)
+                .where(LoginAttempt.address_hash == address, *self._in_window(now))
+            )
+            or 0
+        )
+
+    def _delete_old(self, db: Session, now: dt.datetime) -> int:
+        result = db.execute(delete(LoginAttempt).where(~and_(*self._in_window(now))))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _in_window(self, now: dt.datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+        """Attempts that count at ``now``: within the last window, or up to one window ahead (workers'
+        clocks differ a little; an attempt further ahead is from before the clock stepped back)."""
+        return (
+            LoginAttempt.attempted_at > now - self._window,
+            LoginAttempt.attempted_at <= now + self._window,
+        )
 
     @property
     def _window(self) -> dt.timedelta:
