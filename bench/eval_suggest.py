@@ -22,6 +22,9 @@ What it does (see ../shared/eval/narrative_frames/README.md for the data):
   cross-validated predictions, so the held-out fold never influences it); a fourth, "best cut", is the
   highest kappa any single cut-off reaches on the held-out scores, picked with the test labels: an upper
   bound on what threshold tuning could give, reported to tell ranking limits from threshold limits;
+- per targeted code, the gap between the model's kappa (decision) and the coders' kappa with a 90 %
+  interval from an article bootstrap (both kappas recomputed on each resample, so the gap is paired), and
+  the mean gap over the targeted codes: whether "at least as high as the coders" is more than noise;
 - the cold-start scorer (codebook text only, no training) is measured separately on all articles.
 
 Results: printed, and written to bench/results/eval_suggest.json and .md.
@@ -66,6 +69,8 @@ KAPPA_VARIANTS = ("kappa_model_apply", "kappa_model_0.5", "kappa_model_decision"
 #: Cut-offs tried for the "best cut" bound: the highest kappa any single cut-off reaches on the held-out
 #: scores, chosen with the test labels, so an upper bound on what threshold tuning could give, not a result.
 BEST_CUT_GRID = np.linspace(0.05, 0.95, 91)
+#: Article-bootstrap replicates for the intervals of the gap between model-coder and coder-coder kappa.
+BOOTSTRAP_REPLICATES = 1000
 
 
 def embed_units(texts: list[str], cache: Path | None) -> np.ndarray:
@@ -147,6 +152,83 @@ def model_human_kappa(
                 (_kappa([labels[coder][(u, code)] for u in units], [model_yes[u] for u in units]), len(units))
             )
     return _weighted_mean(results)
+
+
+def _weighted_kappa(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cohen's kappa of two raters' 0/1 answers on the same articles, once per row of article weights ``W``
+    (bootstrap multiplicities), and the weighted article count; NaN where kappa is undefined."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    n = W.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agree = (W @ (a * b) + W @ ((1 - a) * (1 - b))) / n
+        pa, pb = (W @ a) / n, (W @ b) / n
+        chance = pa * pb + (1 - pa) * (1 - pb)
+        kappa = (agree - chance) / (1 - chance)
+    constant = (np.minimum(pa, 1 - pa) < 1e-12) & (np.minimum(pb, 1 - pb) < 1e-12)  # both: 0/0, as ``_kappa``
+    return np.where((n >= 2) & ~constant, kappa, np.nan), n
+
+
+def _mean_by_articles(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Per replicate, the mean of the defined kappas weighted by their article counts (as ``_weighted_mean``)."""
+    if not parts:
+        return np.array([np.nan])
+    kappas = np.vstack([k for k, _ in parts])
+    counts = np.where(np.isfinite(kappas), np.vstack([n for _, n in parts]), 0.0)
+    total = counts.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        return np.where(total > 0, (np.nan_to_num(kappas) * counts).sum(axis=0) / total, np.nan)
+
+
+def kappa_gap_bootstrap(
+    labels: dict[str, dict[tuple[str, str], int]],
+    code: str,
+    model_yes: dict[str, int],
+    replicates: int = BOOTSTRAP_REPLICATES,
+    seed: int = 0,
+) -> np.ndarray:
+    """Model-coder kappa minus coder-coder kappa for ``code``: the observed gap, then one per bootstrap
+    replicate (articles resampled with replacement; both kappas on the same resample, so the gap is paired).
+
+    Why: with 265 articles a code's two kappas each move by several hundredths from sample to sample, so
+    "the model's kappa is at least the coders'" needs an interval before it means anything.
+    """
+    units = sorted(model_yes)
+    index = {u: i for i, u in enumerate(units)}
+    n = len(units)
+    rng = np.random.default_rng(seed)
+    W = np.vstack([np.ones(n), rng.multinomial(n, np.full(n, 1.0 / n), size=replicates)]) if n else np.ones((1, 0))
+    model_parts, human_parts = [], []
+    for coder in sorted(labels):
+        mine = [(index[u], v) for (u, c), v in labels[coder].items() if c == code and u in index]
+        if mine:
+            at = np.array([i for i, _ in mine])
+            said = np.array([v for _, v in mine])
+            model_parts.append(_weighted_kappa(W[:, at], said, np.array([model_yes[units[i]] for i in at])))
+    for a, b in itertools.combinations(sorted(labels), 2):
+        common = [u for (u, c) in labels[a] if c == code and (u, c) in labels[b] and u in index]
+        if common:
+            at = np.array([index[u] for u in common])
+            human_parts.append(
+                _weighted_kappa(
+                    W[:, at],
+                    np.array([labels[a][(u, code)] for u in common]),
+                    np.array([labels[b][(u, code)] for u in common]),
+                )
+            )
+    return _mean_by_articles(model_parts) - _mean_by_articles(human_parts)
+
+
+def _gap_summary(gaps: np.ndarray) -> dict:
+    """Observed gap, 90 % percentile interval and the share of replicates with gap >= 0."""
+    boot = gaps[1:][np.isfinite(gaps[1:])]
+    if not np.isfinite(gaps[0]) or not len(boot):
+        return {"gap": None, "low": None, "high": None, "share_at_least": None}
+    return {
+        "gap": float(gaps[0]),
+        "low": float(np.percentile(boot, 5)),
+        "high": float(np.percentile(boot, 95)),
+        "share_at_least": float((boot >= 0).mean()),
+    }
 
 
 def run_cv(
@@ -349,6 +431,14 @@ def evaluate(
     precision_ok = [
         c for c in targeted if per_code[c]["apply_precision"] is None or per_code[c]["apply_precision"] >= 0.90
     ]
+    gaps = {
+        c: kappa_gap_bootstrap(
+            labels, c, dict(zip(units, oof["yes"][:, codebook.code_ids.index(c)].astype(int).tolist(), strict=True))
+        )
+        for c in targeted
+    }
+    for c, g in gaps.items():
+        per_code[c]["kappa_gap_decision"] = _gap_summary(g)
     kappa_ok = {}
     for variant in KAPPA_VARIANTS:
         kappa_ok[variant] = [
@@ -374,6 +464,9 @@ def evaluate(
             variant: _mean([per_code[c][variant] for c in targeted])
             for variant in (*KAPPA_VARIANTS, "kappa_human_human")
         },
+        "kappa_gap_mean_targeted": _gap_summary(np.nanmean(np.vstack(list(gaps.values())), axis=0))
+        if gaps
+        else _gap_summary(np.array([np.nan])),
         "cold_start": cold,
     }
 
@@ -439,6 +532,33 @@ def render(results: dict) -> str:
             f"{v.removeprefix('kappa_model_').removeprefix('kappa_')} {_f(m)}"
             for v, m in results["kappa_mean_targeted"].items()
         ),
+        "",
+        "## Model vs coders, with intervals",
+        "",
+        "Gap = κ model(decision) − κ human, per targeted code; 90 % interval and share of replicates with "
+        f"gap ≥ 0 from {BOOTSTRAP_REPLICATES} article-bootstrap resamples (both kappas on the same resample).",
+        "",
+        "| code | κ model(decision) | κ human | gap | 90 % interval | share ≥ 0 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for code in results["targeted_codes"]:
+        m = results["per_code"][code]
+        g = m.get("kappa_gap_decision") or {}
+        lines.append(
+            f"| {code} | {_f(m['kappa_model_decision'])} | {_f(m['kappa_human_human'])} | {_f(g.get('gap'))} "
+            f"| [{_f(g.get('low'))}, {_f(g.get('high'))}] | {_f(g.get('share_at_least'))} |"
+        )
+    mean_gap = results.get("kappa_gap_mean_targeted") or {}
+    clear = [
+        c
+        for c in results["targeted_codes"]
+        if (g := results["per_code"][c].get("kappa_gap_decision") or {}).get("high") is not None and g["high"] < 0
+    ]
+    lines += [
+        "",
+        f"Mean gap over these codes: {_f(mean_gap.get('gap'))} "
+        f"[{_f(mean_gap.get('low'))}, {_f(mean_gap.get('high'))}]; codes whose whole interval is below 0 "
+        f"(model clearly below the coders): {', '.join(clear) or 'none'}",
         "",
         "## Cold start (codebook text only, no training; all articles)",
         "",

@@ -59,3 +59,26 @@ def test_split_seed_reassigns_folds_but_keeps_near_duplicates_together() -> None
     for test in reshuffled:
         inside = set(shuffled[list(test)].tolist())
         assert all(shuffled[i] not in inside for i in range(len(groups)) if i not in test)
+
+
+def test_kappa_gap_bootstrap_matches_the_reported_kappas_and_brackets_them() -> None:
+    """SYNTHETIC labels: the observed gap is exactly kappa(model, coders) - kappa(coders, coders) as the
+    report computes them (an undefined pair left out alike), and the interval brackets it."""
+    bench = _bench()
+    rng = np.random.default_rng(4)
+    truth = rng.random(60) < 0.4
+    units = [f"u{i}" for i in range(60)]
+    labels: dict[str, dict[tuple[str, str], int]] = {}
+    for coder, noise in (("c1", 0.15), ("c2", 0.25)):
+        said = truth ^ (rng.random(60) < noise)
+        labels[coder] = {(u, "x"): int(v) for u, v in zip(units, said, strict=True)}
+    # Two coders who each said "no" to the same two units: their kappa is undefined (0/0), left out.
+    labels["c3"] = {("u0", "x"): 0, ("u1", "x"): 0}
+    labels["c4"] = {("u0", "x"): 0, ("u1", "x"): 0}
+    model_yes = {u: int(v) for u, v in zip(units, truth, strict=True)}  # a model that knows the truth
+    gaps = bench.kappa_gap_bootstrap(labels, "x", model_yes, replicates=400)
+    expected = bench.model_human_kappa(labels, "x", model_yes) - bench.human_human_kappa(labels, "x")[0]
+    assert gaps.shape == (401,) and gaps[0] == pytest.approx(expected)
+    summary = bench._gap_summary(gaps)
+    assert summary["low"] < summary["gap"] < summary["high"]
+    assert summary["gap"] > 0 and summary["share_at_least"] > 0.75  # a model that knows the truth
