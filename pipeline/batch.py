@@ -119,6 +119,7 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
         DatabasePseudonymStore,
         apply_retention,
         build_anonymiser,
+        encrypted_originals,
         load_keyring,
         record_events,
     )
@@ -174,7 +175,8 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
         store = DatabasePseudonymStore(session, keyring)
         doc = anonymiser.anonymise_document(raw, pseudonyms=store)
         meta = _anonymised_metadata(raw.metadata, anonymiser, store)
-        del raw  # the raw text is not needed (nor kept) past this point
+        originals = encrypted_originals(raw, doc, keyring)  # each replacement's own words, encrypted
+        del raw  # the raw text is not needed (nor kept in the clear) past this point
         row.kind = "document" if all(t.role == "unknown" and not t.speaker for t in doc.turns) else "interview"
         row.format = path.suffix.lstrip(".").lower()
         row.source_name, encrypted_name = _safe_source_name(path, anonymiser, store, keyring)
@@ -204,7 +206,7 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
                     text_hash=text_hash(doc.text[sp.start:sp.end]), speaker_role=sp.role, codable=sp.codable)
             for sp in spans
         )
-        record_events(session, row.id, doc, s.anonymiser_review_threshold)
+        record_events(session, row.id, doc, s.anonymiser_review_threshold, originals=originals)
         audit(session, "flow", "transcript.ingest", "transcript", row.id, file=name, turns=len(turn_rows),
               segments=len(spans), replacements=len(doc.spans), batch=batch_id)
         transcript_id = row.id

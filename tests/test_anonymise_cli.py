@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -121,11 +122,20 @@ def test_review_command_lists_nothing_on_empty_project(project: Path, sqlite_url
     assert "nothing to review" in result.output
 
 
-def _store_anonymised(sqlite_url: str, text: str) -> list[int]:
-    """Anonymise ``text`` as a stored transcript (SYNTHETIC) with its replacement events; their ids."""
+def _store_anonymised(sqlite_url: str, text: str, *, keep_words: bool = False) -> list[int]:
+    """Anonymise ``text`` as a stored transcript (SYNTHETIC) with its replacement events; their ids.
+
+    ``keep_words``: the events keep their own words encrypted, as the batch records them since migration 0004.
+    """
     import hashlib
 
-    from pipeline.anonymise import DatabasePseudonymStore, build_anonymiser, load_keyring, record_events
+    from pipeline.anonymise import (
+        DatabasePseudonymStore,
+        build_anonymiser,
+        encrypted_originals,
+        load_keyring,
+        record_events,
+    )
     from pipeline.ingest.types import RawDocument, RawTurn
     from pipeline.settings import get_settings
     from pipeline.store.models import Transcript
@@ -140,7 +150,8 @@ def _store_anonymised(sqlite_url: str, text: str) -> list[int]:
         session.flush()
         doc = build_anonymiser(settings).anonymise_document(raw, DatabasePseudonymStore(session, ring))
         transcript.anonymised_text = doc.text
-        events = record_events(session, transcript.id, doc, settings.anonymiser_review_threshold)
+        originals = encrypted_originals(raw, doc, ring) if keep_words else None
+        events = record_events(session, transcript.id, doc, settings.anonymiser_review_threshold, originals=originals)
         session.flush()
         return [event.id for event in events]
 
@@ -160,16 +171,22 @@ def test_review_command_lists_and_decides(project: Path, sqlite_url: str) -> Non
         assert session.scalars(select(TermList)).one().kind == "deny"
 
 
-def test_review_command_undo_feeds_the_allow_list_and_says_what_it_changes(project: Path, sqlite_url: str) -> None:
-    """An undo with the key: the term joins the allow list; the stored text keeps its placeholder."""
+@pytest.mark.parametrize("keep_words", [False, True], ids=["older-event", "kept-words"])
+def test_review_command_undo_feeds_the_allow_list_and_says_what_it_changes(
+    project: Path, sqlite_url: str, keep_words: bool
+) -> None:
+    """An undo with the key: the term joins the allow list; the stored text gets the words back when the
+    event kept them, and keeps its placeholder for an older event. The words are never printed."""
     from pipeline.store.models import AnonymisationEvent, TermList, Transcript
 
-    event_id = _store_anonymised(sqlite_url, "a lad called zebedee ran the chat")[0]
+    event_id = _store_anonymised(sqlite_url, "a lad called zebedee ran the chat", keep_words=keep_words)[0]
     result = runner.invoke(app, ["anonymise", "review", "--undo", str(event_id), "--as", "lead"])
     assert result.exit_code == 0, result.output
-    assert "0 confirmed, 1 undone" in result.output and "stored text is unchanged" in result.output
+    assert "0 confirmed, 1 undone" in result.output
+    assert f"{int(keep_words)} of 1 put back into the stored text" in result.output
     assert "zebedee" not in result.output.lower()
     with session_scope(sqlite_url) as session:
         assert session.get(AnonymisationEvent, event_id).status == "undone"
         assert session.scalars(select(TermList)).one().kind == "allow"
-        assert "zebedee" not in (session.scalars(select(Transcript)).one().anonymised_text or "").lower()
+        stored = (session.scalars(select(Transcript)).one().anonymised_text or "").lower()
+        assert ("a lad called zebedee ran the chat" in stored) is keep_words

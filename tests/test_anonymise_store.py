@@ -224,3 +224,100 @@ def test_first_key_created_once_under_concurrency(tmp_path: Path) -> None:
     assert len({r.key_id for r in rings}) == 1
     assert Keyring.from_file(tmp_path / "race.key").key_id == rings[0].key_id
     assert [p.name for p in tmp_path.iterdir()] == ["race.key"]  # no temporary files left behind
+
+
+# ------------------------------------------------------------------------------------------------ undo in place
+UNDO_TRANSCRIPT = (
+    "Interviewer: Can you tell me how the referral came in?\n\n"
+    "Participant: John Smith from the youth club rang us first. Later Smith said the boy had been posting "
+    "on @kez_w88 every night, and the school in Rochdale was worried too. We met on the Tuesday.\n"
+)
+
+
+def test_undo_puts_the_words_said_back_in_the_stored_transcript(db_url: str, project: Path) -> None:
+    """SYNTHETIC interview through the real batch ingest: undoing the second mention of a person puts back
+    "Smith" (what was said there, not the map's canonical "John Smith"); the transcript, its turns and
+    segments and the other events move with it; the original words stay out of the audit log; a key
+    rotation re-encrypts the kept words."""
+    from pipeline.batch import backfill_embeddings, embed_pending, ingest_file
+    from pipeline.embed import text_hash
+    from pipeline.settings import get_settings
+    from pipeline.store.models import Segment, Turn
+
+    settings = get_settings()
+    inbox = project / "data" / "inbox"
+    (inbox / "undo_interview.txt").write_text(UNDO_TRANSCRIPT, encoding="utf-8")
+    assert ingest_file(inbox / "undo_interview.txt", settings).outcome == "done"
+    assert embed_pending(settings) > 0
+    ring = load_keyring(settings)
+    with session_scope(db_url) as session:
+        transcript = session.scalars(select(Transcript)).one()
+        before = transcript.anonymised_text or ""
+        events = session.scalars(select(AnonymisationEvent).order_by(AnonymisationEvent.start_char)).all()
+        words = {event.id: ring.decrypt(event.encrypted_original) for event in events}
+        assert "Smith" in words.values() and "John Smith" in words.values(), words
+        smith = next(e for e in events if words[e.id] == "Smith")
+        canonical = next(e for e in events if words[e.id] == "John Smith")
+        assert smith.placeholder == canonical.placeholder, "one person, one placeholder"
+        later = [e.id for e in events if e.start_char > smith.start_char]
+        assert later, "something is replaced after the undone mention"
+        tid, smith_id, placeholder = transcript.id, smith.id, smith.placeholder
+
+    with session_scope(db_url) as session:
+        decide(session, smith_id, "undo", "lead", ring)
+
+    with session_scope(db_url) as session:
+        text = session.get(Transcript, tid).anonymised_text or ""
+        undone = session.get(AnonymisationEvent, smith_id)
+        assert text[undone.start_char : undone.end_char] == "Smith"
+        assert len(text) == len(before) + len("Smith") - len(placeholder)
+        assert text.count(placeholder) == before.count(placeholder) - 1, "the first mention keeps its placeholder"
+        for event in session.scalars(select(AnonymisationEvent).where(AnonymisationEvent.id != smith_id)):
+            assert text[event.start_char : event.end_char] == event.placeholder, event.id
+        for segment in session.scalars(select(Segment).where(Segment.transcript_id == tid)):
+            assert segment.text == text[segment.start_char : segment.end_char]
+            assert segment.text_hash == text_hash(segment.text)
+        turns = session.scalars(select(Turn).where(Turn.transcript_id == tid).order_by(Turn.index)).all()
+        assert turns[-1].end_char <= len(text) and "Smith said" in text[turns[-1].start_char : turns[-1].end_char]
+        assert text[turns[0].start_char : turns[0].end_char] == before[turns[0].start_char : turns[0].end_char]
+        reviews = select(AuditLog).where(AuditLog.action.like("anonymise.review%"))
+        details = [str(a.details) for a in session.scalars(reviews)]
+        assert details and "'restored_in_text': True" in details[0] and "Smith" not in " ".join(details)
+
+    # The changed segments have no vector yet: the next batch run embeds them.
+    assert backfill_embeddings(settings) >= 1
+
+    rotated = ring.rotated()
+    with session_scope(db_url) as session:
+        rotate_map(session, rotated, "test")
+    with session_scope(db_url) as session:
+        kept = session.get(AnonymisationEvent, later[0]).encrypted_original
+        assert rotated.current_only().decrypt(kept) == words[later[0]]
+
+
+def test_undo_without_kept_words_or_with_moved_text_leaves_the_text_alone(db_url: str) -> None:
+    """Events recorded without their words (before migration 0004) keep the placeholder; a place that no
+    longer shows its placeholder is refused before anything changes."""
+    from pipeline.anonymise import encrypted_originals, restore_original
+
+    ring = Keyring.generate()
+    anon = build_anonymiser(Settings())
+    raw = _raw("a lad called zebedee said hi to zebedee's mum")
+    with session_scope(db_url) as session:
+        transcript = Transcript(content_hash="9" * 64, source_name="s.txt", format="txt")
+        session.add(transcript)
+        session.flush()
+        doc = anon.anonymise_document(raw, DatabasePseudonymStore(session, ring))
+        transcript.anonymised_text = doc.text
+        old_style = record_events(session, transcript.id, doc, review_threshold=1.1)[0]
+        session.flush()
+        decide(session, old_style.id, "undo", "lead", ring)
+        assert "zebedee" not in (transcript.anonymised_text or "")
+        kept = record_events(
+            session, transcript.id, doc, review_threshold=1.1, originals=encrypted_originals(raw, doc, ring)
+        )[0]
+        transcript.anonymised_text = "moved " + (transcript.anonymised_text or "")
+        session.flush()
+        with pytest.raises(ReviewError, match="no longer shows its placeholder"):
+            restore_original(session, kept, "zebedee")
+        assert "zebedee" not in transcript.anonymised_text

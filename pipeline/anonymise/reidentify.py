@@ -118,6 +118,11 @@ def rotate_map(session: Session, keyring: Keyring, actor: str) -> RotationReport
         term = keyring.decrypt(term_row.encrypted_term)
         term_row.encrypted_term = keyring.reencrypt(term_row.encrypted_term)
         term_row.lookup_hash = keyring.lookup_hash(f"deny:{normalise_term(term)}")
+    events = session.scalars(select(AnonymisationEvent).where(AnonymisationEvent.encrypted_original.is_not(None)))
+    n_events = 0
+    for event in events:
+        event.encrypted_original = keyring.reencrypt(event.encrypted_original)
+        n_events += 1
     session.flush()
     report = RotationReport(keyring.key_ids[1:], keyring.key_id, len(pseudonyms), len(deny))
     audit(
@@ -128,6 +133,7 @@ def rotate_map(session: Session, keyring: Keyring, actor: str) -> RotationReport
         keyring.key_id,
         pseudonyms=len(pseudonyms),
         deny_terms=len(deny),
+        event_originals=n_events,
         old_key_ids=list(report.old_key_ids),
     )
     return report

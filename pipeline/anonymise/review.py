@@ -10,31 +10,54 @@ it right without review. These are library functions: the CLI and the web app ar
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.anonymise.keys import Keyring
 from pipeline.anonymise.terms import normalise_term
-from pipeline.anonymise.types import AnonymisedDocument
+from pipeline.anonymise.types import TURN_SEPARATOR, AnonymisedDocument
 from pipeline.errors import ReviewError
 from pipeline.store.audit import audit
-from pipeline.store.models import AnonymisationEvent, Pseudonym, TermList, Transcript, utcnow
+from pipeline.store.models import AnonymisationEvent, Pseudonym, Segment, TermList, Transcript, Turn, utcnow
+
+if TYPE_CHECKING:
+    from pipeline.ingest.types import RawDocument
 
 Decision = Literal["confirm", "undo"]
 CONTEXT_CHARS = 60
 
 
+def encrypted_originals(raw_doc: RawDocument, doc: AnonymisedDocument, keyring: Keyring) -> list[bytes]:
+    """Each replacement's own words, encrypted, in the order of ``doc.spans`` (for ``record_events``).
+
+    Taken from the raw document before it is dropped: span offsets index its turn texts joined the way
+    the anonymiser joins them. They let an undo put back exactly what was said at that place.
+    """
+    joined = TURN_SEPARATOR.join(turn.text for turn in raw_doc.turns)
+    return [keyring.encrypt(joined[span.start : span.end]) for span in doc.spans]
+
+
 def record_events(
-    session: Session, transcript_id: int, doc: AnonymisedDocument, review_threshold: float, *, actor: str = "flow"
+    session: Session,
+    transcript_id: int,
+    doc: AnonymisedDocument,
+    review_threshold: float,
+    *,
+    actor: str = "flow",
+    originals: Sequence[bytes] | None = None,
 ) -> list[AnonymisationEvent]:
     """Add one ``AnonymisationEvent`` per replacement (offsets into the anonymised text).
 
-    Detections scoring below ``review_threshold`` get status ``needs_review``. One audit row summarises
-    the counts. Added to ``session``; committed with the caller's transaction.
+    Detections scoring below ``review_threshold`` get status ``needs_review``. ``originals`` (from
+    ``encrypted_originals``) are stored with them. One audit row summarises the counts. Added to
+    ``session``; committed with the caller's transaction.
     """
+    if originals is not None and len(originals) != len(doc.spans):
+        raise ValueError(f"got {len(originals)} encrypted originals for {len(doc.spans)} replacements")
     rows = [
         AnonymisationEvent(
             transcript_id=transcript_id,
@@ -45,8 +68,9 @@ def record_events(
             recognizer=span.recognizer[:100],
             score=float(span.score),
             status="needs_review" if span.score < review_threshold else "auto",
+            encrypted_original=originals[i] if originals is not None else None,
         )
-        for span in doc.spans
+        for i, span in enumerate(doc.spans)
     ]
     session.add_all(rows)
     audit(
@@ -156,9 +180,11 @@ def decide(
     """Confirm or undo one replacement; with the key, feed the decision into the term lists.
 
     ``confirm``: the span was identifying; its original joins the deny list (encrypted) so it is always
-    masked. ``undo``: it was not; its original joins the allow list so it stays readable next time.
-    The stored anonymised text is not rewritten: the transcript keeps its placeholder (the safe side) and
-    the lists apply to transcripts anonymised later (see the package README, "Known limits").
+    masked. ``undo``: it was not; its original joins the allow list so it stays readable next time, and,
+    when the event kept its own words (events recorded since migration 0004), they are put back into the
+    stored transcript at that place (``restore_original``). Other mentions under the same placeholder keep
+    it: each was its own decision. Without the key, or for older events, the stored text keeps its
+    placeholder (the safe side).
     """
     event = session.get(AnonymisationEvent, event_id)
     if event is None:
@@ -171,12 +197,16 @@ def decide(
     event.reviewed_by = reviewer
     event.reviewed_at = utcnow()
     fed = None
+    restored = False
     if keyring is not None:
         original = _original_for(session, event.placeholder, keyring)
         if original is not None:
             term, entity = original
             kind: Literal["allow", "deny"] = "deny" if decision == "confirm" else "allow"
             fed = add_term(session, kind, term, entity_type=entity, keyring=keyring, added_by=reviewer).id
+        if decision == "undo" and event.encrypted_original is not None:
+            restore_original(session, event, keyring.decrypt(event.encrypted_original))
+            restored = True
     audit(
         session,
         reviewer,
@@ -186,5 +216,57 @@ def decide(
         transcript_id=event.transcript_id,
         placeholder=event.placeholder,
         term_list_id=fed,
+        restored_in_text=restored,
     )
     return event
+
+
+def restore_original(session: Session, event: AnonymisationEvent, original: str) -> int:
+    """Put ``original`` back in place of the event's placeholder in the stored transcript; returns the
+    change in length.
+
+    Everything that indexes the anonymised text moves with it: the transcript text, its turns and
+    segments (offsets; the text and text hash of the segments that contain the place, so the next batch
+    embeds them again) and the other events' offsets. Codings, suggestions and review items belong to
+    segments and stay. Refuses (before changing anything) when the stored text no longer shows the
+    placeholder at the event's offsets.
+    """
+    transcript = session.get(Transcript, event.transcript_id)
+    text = (transcript.anonymised_text if transcript is not None else None) or ""
+    start, end = event.start_char, event.end_char
+    if transcript is None or text[start:end] != event.placeholder:
+        raise ReviewError(
+            f"anonymisation event {event.id}: transcript {event.transcript_id} no longer shows its placeholder "
+            "at the recorded place; the text was left as it is"
+        )
+    from pipeline.embed import text_hash
+
+    delta = len(original) - (end - start)
+
+    def moved(position: int, *, is_end: bool) -> int:
+        if position <= start:
+            return position
+        if position >= end:
+            return position + delta
+        return start + len(original) if is_end else start  # inside the placeholder: clamp to the new words
+
+    new_text = text[:start] + original + text[end:]
+    transcript.anonymised_text = new_text
+    for turn in session.scalars(select(Turn).where(Turn.transcript_id == transcript.id)):
+        turn.start_char, turn.end_char = moved(turn.start_char, is_end=False), moved(turn.end_char, is_end=True)
+    for segment in session.scalars(select(Segment).where(Segment.transcript_id == transcript.id)):
+        touched = segment.start_char < end and segment.end_char > start
+        segment.start_char = moved(segment.start_char, is_end=False)
+        segment.end_char = moved(segment.end_char, is_end=True)
+        if touched:
+            segment.text = new_text[segment.start_char : segment.end_char]
+            segment.text_hash = text_hash(segment.text)
+    others = select(AnonymisationEvent).where(
+        AnonymisationEvent.transcript_id == transcript.id, AnonymisationEvent.id != event.id
+    )
+    for other in session.scalars(others):
+        other.start_char = moved(other.start_char, is_end=False)
+        other.end_char = moved(other.end_char, is_end=True)
+    event.end_char = start + len(original)
+    session.flush()
+    return delta

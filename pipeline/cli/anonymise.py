@@ -112,14 +112,19 @@ def review(
         except KeyMissingError:
             keyring = None
             typer.secho("no key: decisions recorded, but not fed into the term lists", fg="yellow", err=True)
+        restored = 0
         with session_scope() as session:
             for event_id in confirm:
                 decide(session, event_id, "confirm", who, keyring)
             for event_id in undo:
-                decide(session, event_id, "undo", who, keyring)
+                event = decide(session, event_id, "undo", who, keyring)
+                restored += keyring is not None and event.encrypted_original is not None
         typer.echo(f"{len(confirm)} confirmed, {len(undo)} undone")
         if undo and keyring is not None:
-            typer.echo("undone terms stay readable in transcripts anonymised from now on; stored text is unchanged")
+            typer.echo(
+                f"undone terms stay readable in transcripts anonymised from now on; {restored} of {len(undo)} "
+                "put back into the stored text (events recorded before this version keep their placeholder)"
+            )
         return
     with session_scope() as session:
         candidates = list_for_review(session, transcript_id=transcript, limit=limit)

@@ -181,7 +181,13 @@ class Pseudonym(Base):
 
 
 class AnonymisationEvent(Base):
-    """One replacement made in one transcript. Never holds the original text."""
+    """One replacement made in one transcript. Never holds the original text in the clear.
+
+    ``encrypted_original`` is the replaced words exactly as they stood at this place (a Fernet token only
+    the key holder can open, re-encrypted by key rotation), so an undo can put back what was said here;
+    the pseudonym map only knows each entity's canonical form. Events recorded before it existed (or
+    without the key) have none, and their undo leaves the stored text as it is.
+    """
 
     __tablename__ = "anonymisation_events"
 
@@ -196,6 +202,7 @@ class AnonymisationEvent(Base):
     status: Mapped[str] = mapped_column(String(20), default="auto")  # auto|needs_review|confirmed|undone
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    encrypted_original: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class TermList(Base):
