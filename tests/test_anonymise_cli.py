@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -171,22 +170,40 @@ def test_review_command_lists_and_decides(project: Path, sqlite_url: str) -> Non
         assert session.scalars(select(TermList)).one().kind == "deny"
 
 
-@pytest.mark.parametrize("keep_words", [False, True], ids=["older-event", "kept-words"])
-def test_review_command_undo_feeds_the_allow_list_and_says_what_it_changes(
-    project: Path, sqlite_url: str, keep_words: bool
-) -> None:
-    """An undo with the key: the term joins the allow list; the stored text gets the words back when the
-    event kept them, and keeps its placeholder for an older event. The words are never printed."""
+def test_review_command_undo_feeds_the_allow_list_and_leaves_the_text(project: Path, sqlite_url: str) -> None:
+    """A plain undo: the term joins the allow list; the stored text keeps its placeholder (no --restore)."""
     from pipeline.store.models import AnonymisationEvent, TermList, Transcript
 
-    event_id = _store_anonymised(sqlite_url, "a lad called zebedee ran the chat", keep_words=keep_words)[0]
+    event_id = _store_anonymised(sqlite_url, "a lad called zebedee ran the chat", keep_words=True)[0]
     result = runner.invoke(app, ["anonymise", "review", "--undo", str(event_id), "--as", "lead"])
     assert result.exit_code == 0, result.output
-    assert "0 confirmed, 1 undone" in result.output
-    assert f"{int(keep_words)} of 1 put back into the stored text" in result.output
-    assert "zebedee" not in result.output.lower()
+    assert "0 confirmed, 1 undone" in result.output and "0 of 1 put back" in result.output
+    assert "--restore, as the key holder" in result.output and "zebedee" not in result.output.lower()
     with session_scope(sqlite_url) as session:
         assert session.get(AnonymisationEvent, event_id).status == "undone"
         assert session.scalars(select(TermList)).one().kind == "allow"
-        stored = (session.scalars(select(Transcript)).one().anonymised_text or "").lower()
-        assert ("a lad called zebedee ran the chat" in stored) is keep_words
+        assert "zebedee" not in (session.scalars(select(Transcript)).one().anonymised_text or "").lower()
+
+
+def test_review_command_restore_is_for_the_signed_in_key_holder(project: Path, sqlite_url: str) -> None:
+    """--restore re-identifies: another lead is refused and nothing changes; the key holder gets the words
+    back into the stored text, and they are never printed."""
+    from pipeline.review.accounts import create_user
+    from pipeline.store.models import AnonymisationEvent, Transcript
+
+    event_id = _store_anonymised(sqlite_url, "a lad called zebedee ran the chat", keep_words=True)[0]
+    with session_scope(sqlite_url) as session:
+        create_user(session, "keyholder", "correct horse battery", "lead", key_holder=True, actor="test")
+        create_user(session, "otherlead", "correct horse battery", "lead", actor="test")
+    command = ["anonymise", "review", "--undo", str(event_id), "--restore", "--password-stdin", "--user"]
+    refused = runner.invoke(app, [*command, "otherlead"], input="correct horse battery\n")
+    assert refused.exit_code != 0
+    with session_scope(sqlite_url) as session:
+        assert session.get(AnonymisationEvent, event_id).status == "needs_review"
+    result = runner.invoke(app, [*command, "keyholder"], input="correct horse battery\n")
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 put back into the stored text" in result.output and "zebedee" not in result.output.lower()
+    with session_scope(sqlite_url) as session:
+        assert session.get(AnonymisationEvent, event_id).reviewed_by == "cli:keyholder"
+        stored = session.scalars(select(Transcript)).one().anonymised_text or ""
+        assert "a lad called zebedee ran the chat" in stored

@@ -263,8 +263,8 @@ def test_undo_puts_the_words_said_back_in_the_stored_transcript(db_url: str, pro
         assert later, "something is replaced after the undone mention"
         tid, smith_id, placeholder = transcript.id, smith.id, smith.placeholder
 
-    with session_scope(db_url) as session:
-        decide(session, smith_id, "undo", "lead", ring)
+    with session_scope(db_url, immediate=True) as session:
+        decide(session, smith_id, "undo", "lead", ring, restore=True)
 
     with session_scope(db_url) as session:
         text = session.get(Transcript, tid).anonymised_text or ""
@@ -295,29 +295,89 @@ def test_undo_puts_the_words_said_back_in_the_stored_transcript(db_url: str, pro
         assert rotated.current_only().decrypt(kept) == words[later[0]]
 
 
-def test_undo_without_kept_words_or_with_moved_text_leaves_the_text_alone(db_url: str) -> None:
-    """Events recorded without their words (before migration 0004) keep the placeholder; a place that no
-    longer shows its placeholder is refused before anything changes."""
-    from pipeline.anonymise import encrypted_originals, restore_original
+def _stored_with_events(session, text: str, ring: Keyring, *, style: str = "placeholder", keep: bool = True):  # type: ignore[no-untyped-def]
+    """A SYNTHETIC transcript anonymised in ``style`` with its events (words kept unless ``keep`` is off)."""
+    from pipeline.anonymise import encrypted_originals
 
+    raw = _raw(text)
+    transcript = Transcript(content_hash=f"{style}{keep}{len(text)}".ljust(64, "0"), source_name="s.txt", format="txt")
+    session.add(transcript)
+    session.flush()
+    anonymiser = build_anonymiser(Settings(pseudonym_style=style))
+    doc = anonymiser.anonymise_document(raw, DatabasePseudonymStore(session, ring))
+    transcript.anonymised_text = doc.text
+    originals = encrypted_originals(raw, doc, ring) if keep else None
+    events = record_events(session, transcript.id, doc, review_threshold=1.1, originals=originals)
+    session.flush()
+    return transcript, events
+
+
+def test_undo_without_kept_words_or_with_moved_text_leaves_everything_alone(db_url: str) -> None:
+    """An event recorded without its words (before migration 0004) keeps its placeholder; a place that no
+    longer shows it is refused before the event, the term lists or the text change; no restore without
+    the key."""
     ring = Keyring.generate()
-    anon = build_anonymiser(Settings())
-    raw = _raw("a lad called zebedee said hi to zebedee's mum")
     with session_scope(db_url) as session:
-        transcript = Transcript(content_hash="9" * 64, source_name="s.txt", format="txt")
-        session.add(transcript)
-        session.flush()
-        doc = anon.anonymise_document(raw, DatabasePseudonymStore(session, ring))
-        transcript.anonymised_text = doc.text
-        old_style = record_events(session, transcript.id, doc, review_threshold=1.1)[0]
-        session.flush()
-        decide(session, old_style.id, "undo", "lead", ring)
-        assert "zebedee" not in (transcript.anonymised_text or "")
-        kept = record_events(
-            session, transcript.id, doc, review_threshold=1.1, originals=encrypted_originals(raw, doc, ring)
-        )[0]
+        transcript, events = _stored_with_events(session, "a lad called zebedee said hi", ring, keep=False)
+        decide(session, events[0].id, "undo", "lead", ring, restore=True)
+        assert events[0].status == "undone" and "zebedee" not in (transcript.anonymised_text or "")
+    with session_scope(db_url) as session:
+        transcript, events = _stored_with_events(session, "later Kieran Walsh rang the school", ring)
+        with pytest.raises(ReviewError, match="re-identification key"):
+            decide(session, events[0].id, "undo", "lead", None, restore=True)
         transcript.anonymised_text = "moved " + (transcript.anonymised_text or "")
         session.flush()
+        terms_before = session.scalars(select(TermList)).all()
         with pytest.raises(ReviewError, match="no longer shows its placeholder"):
-            restore_original(session, kept, "zebedee")
-        assert "zebedee" not in transcript.anonymised_text
+            decide(session, events[0].id, "undo", "lead", ring, restore=True)
+        assert events[0].status == "needs_review" and session.scalars(select(TermList)).all() == terms_before
+        assert "Kieran" not in transcript.anonymised_text
+
+
+def test_undo_restores_surrogates_and_several_places_in_one_transcript(db_url: str) -> None:
+    """Surrogate style shows "[Alex Ashdown]" rather than the placeholder: the words still come back; two
+    undos in one session each land at their own place."""
+    ring = Keyring.generate()
+    text = "Kieran Walsh was referred by Mrs Ahmed after he posted on @kez_w88 from Rochdale."
+    with session_scope(db_url, immediate=True) as session:
+        transcript, events = _stored_with_events(session, text, ring, style="surrogate")
+        people = [e for e in events if e.entity_type == "PERSON"]
+        shown = transcript.anonymised_text or ""
+        assert len(people) >= 2 and all(shown[e.start_char : e.end_char] != e.placeholder for e in people)
+        for event in people:
+            decide(session, event.id, "undo", "lead", ring, restore=True)
+        restored = transcript.anonymised_text or ""
+        assert "Kieran Walsh was referred by Mrs Ahmed" in restored, restored
+        others = [e for e in events if e.entity_type != "PERSON"]
+        assert others and all(restored[e.start_char : e.end_char] == e.placeholder for e in others)
+
+
+def _undo_in_own_transaction(url: str, event_id: int, key: bytes) -> None:
+    with session_scope(url, immediate=True) as session:
+        decide(session, event_id, "undo", "lead", Keyring((key,)), restore=True)
+
+
+def test_two_reviewers_restoring_in_one_transcript_at_once_both_land(db_url: str) -> None:
+    """Two undos of the same transcript from two threads at the same time: the transcript lock makes the
+    second work from the first's offsets, so both words come back and every offset still fits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.store.models import Segment
+
+    ring = Keyring.generate()
+    text = "Kieran Walsh rang. Later Ayesha Ahmed rang. Then Mrs Ahmed wrote to the school in Rochdale."
+    with session_scope(db_url) as session:
+        transcript, events = _stored_with_events(session, text, ring)
+        tid = transcript.id
+        people = [e.id for e in events if e.entity_type == "PERSON"][:2]
+    assert len(people) == 2
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda event_id: _undo_in_own_transaction(db_url, event_id, ring.keys[0]), people))
+    with session_scope(db_url) as session:
+        stored = session.get(Transcript, tid).anonymised_text or ""
+        assert stored.startswith("Kieran Walsh rang. Later Ayesha Ahmed rang."), stored
+        for event in session.scalars(select(AnonymisationEvent).where(AnonymisationEvent.transcript_id == tid)):
+            if event.status != "undone":
+                assert stored[event.start_char : event.end_char] == event.placeholder
+        for segment in session.scalars(select(Segment).where(Segment.transcript_id == tid)):
+            assert segment.text == stored[segment.start_char : segment.end_char]

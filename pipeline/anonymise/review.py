@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.anonymise.keys import Keyring
+from pipeline.anonymise.pseudonyms import surrogate_text
 from pipeline.anonymise.terms import normalise_term
 from pipeline.anonymise.types import TURN_SEPARATOR, AnonymisedDocument
 from pipeline.errors import ReviewError
@@ -175,38 +176,62 @@ def add_term(
 
 
 def decide(
-    session: Session, event_id: int, decision: Decision, reviewer: str, keyring: Keyring | None = None
+    session: Session,
+    event_id: int,
+    decision: Decision,
+    reviewer: str,
+    keyring: Keyring | None = None,
+    *,
+    restore: bool = False,
 ) -> AnonymisationEvent:
     """Confirm or undo one replacement; with the key, feed the decision into the term lists.
 
     ``confirm``: the span was identifying; its original joins the deny list (encrypted) so it is always
-    masked. ``undo``: it was not; its original joins the allow list so it stays readable next time, and,
-    when the event kept its own words (events recorded since migration 0004), they are put back into the
-    stored transcript at that place (``restore_original``). Other mentions under the same placeholder keep
-    it: each was its own decision. Without the key, or for older events, the stored text keeps its
-    placeholder (the safe side).
+    masked. ``undo``: it was not; its original joins the allow list so it stays readable next time.
+    ``restore=True`` (an undo by the key holder, who must have signed in: it re-identifies) also puts the
+    words back into the stored transcript at that place (``restore_original``), when the event kept them
+    (events recorded since migration 0004; an older event keeps its placeholder, the safe side). Other
+    mentions under the same placeholder keep it: each is its own decision.
+
+    A restore locks the transcript row first (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite open the
+    transaction with ``session_scope(immediate=True)``) and checks the place before anything changes, so
+    two reviewers undoing in one transcript cannot shift its offsets from stale values, and a refusal
+    leaves the event, the term lists and the text as they were.
     """
     event = session.get(AnonymisationEvent, event_id)
     if event is None:
         raise ReviewError(f"anonymisation event {event_id} does not exist")
     if decision not in ("confirm", "undo"):
         raise ReviewError(f"unknown decision {decision!r} (use confirm or undo)")
+    restoring = restore and decision == "undo"
+    if restoring:
+        if keyring is None:
+            raise ReviewError("putting words back into a transcript needs the re-identification key")
+        session.execute(
+            select(Transcript)
+            .where(Transcript.id == event.transcript_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        session.refresh(event)  # offsets and status as committed by whoever held the lock before
     if event.status in ("confirmed", "undone"):
         raise ReviewError(f"anonymisation event {event_id} was already decided ({event.status})")
+    words = None
+    if restoring and keyring is not None and event.encrypted_original is not None:
+        words = keyring.decrypt(event.encrypted_original)
+        _transcript_showing_placeholder(session, event, words)  # refuses before anything changes
     event.status = "confirmed" if decision == "confirm" else "undone"
     event.reviewed_by = reviewer
     event.reviewed_at = utcnow()
     fed = None
-    restored = False
     if keyring is not None:
         original = _original_for(session, event.placeholder, keyring)
         if original is not None:
             term, entity = original
             kind: Literal["allow", "deny"] = "deny" if decision == "confirm" else "allow"
             fed = add_term(session, kind, term, entity_type=entity, keyring=keyring, added_by=reviewer).id
-        if decision == "undo" and event.encrypted_original is not None:
-            restore_original(session, event, keyring.decrypt(event.encrypted_original))
-            restored = True
+    if words is not None:
+        restore_original(session, event, words)
     audit(
         session,
         reviewer,
@@ -216,29 +241,42 @@ def decide(
         transcript_id=event.transcript_id,
         placeholder=event.placeholder,
         term_list_id=fed,
-        restored_in_text=restored,
+        restored_in_text=words is not None,
     )
     return event
+
+
+def _transcript_showing_placeholder(session: Session, event: AnonymisationEvent, original: str) -> Transcript:
+    """The event's transcript, if its text still shows the event's replacement at the recorded place.
+
+    The replacement is the placeholder, or in surrogate style its surrogate for these words
+    (``surrogate_text``: deterministic in the placeholder and the words).
+    """
+    transcript = session.get(Transcript, event.transcript_id)
+    text = (transcript.anonymised_text if transcript is not None else None) or ""
+    shown = text[event.start_char : event.end_char]
+    if transcript is None or shown not in (event.placeholder, surrogate_text(event.placeholder, original)):
+        raise ReviewError(
+            f"anonymisation event {event.id}: transcript {event.transcript_id} no longer shows its placeholder "
+            "at the recorded place; the text was left as it is"
+        )
+    return transcript
 
 
 def restore_original(session: Session, event: AnonymisationEvent, original: str) -> int:
     """Put ``original`` back in place of the event's placeholder in the stored transcript; returns the
     change in length.
 
-    Everything that indexes the anonymised text moves with it: the transcript text, its turns and
+    Call it through ``decide(..., restore=True)``, which locks the transcript first. Everything that
+    indexes the anonymised text moves with it: the transcript text, its turns and
     segments (offsets; the text and text hash of the segments that contain the place, so the next batch
     embeds them again) and the other events' offsets. Codings, suggestions and review items belong to
     segments and stay. Refuses (before changing anything) when the stored text no longer shows the
     placeholder at the event's offsets.
     """
-    transcript = session.get(Transcript, event.transcript_id)
-    text = (transcript.anonymised_text if transcript is not None else None) or ""
+    transcript = _transcript_showing_placeholder(session, event, original)
+    text = transcript.anonymised_text or ""
     start, end = event.start_char, event.end_char
-    if transcript is None or text[start:end] != event.placeholder:
-        raise ReviewError(
-            f"anonymisation event {event.id}: transcript {event.transcript_id} no longer shows its placeholder "
-            "at the recorded place; the text was left as it is"
-        )
     from pipeline.embed import text_hash
 
     delta = len(original) - (end - start)
@@ -252,17 +290,21 @@ def restore_original(session: Session, event: AnonymisationEvent, original: str)
 
     new_text = text[:start] + original + text[end:]
     transcript.anonymised_text = new_text
-    for turn in session.scalars(select(Turn).where(Turn.transcript_id == transcript.id)):
+    fresh = {"populate_existing": True}  # rows as committed, even if this session loaded them before
+    for turn in session.scalars(select(Turn).where(Turn.transcript_id == transcript.id).execution_options(**fresh)):
         turn.start_char, turn.end_char = moved(turn.start_char, is_end=False), moved(turn.end_char, is_end=True)
-    for segment in session.scalars(select(Segment).where(Segment.transcript_id == transcript.id)):
+    segments = select(Segment).where(Segment.transcript_id == transcript.id).execution_options(**fresh)
+    for segment in session.scalars(segments):
         touched = segment.start_char < end and segment.end_char > start
         segment.start_char = moved(segment.start_char, is_end=False)
         segment.end_char = moved(segment.end_char, is_end=True)
         if touched:
             segment.text = new_text[segment.start_char : segment.end_char]
             segment.text_hash = text_hash(segment.text)
-    others = select(AnonymisationEvent).where(
-        AnonymisationEvent.transcript_id == transcript.id, AnonymisationEvent.id != event.id
+    others = (
+        select(AnonymisationEvent)
+        .where(AnonymisationEvent.transcript_id == transcript.id, AnonymisationEvent.id != event.id)
+        .execution_options(**fresh)
     )
     for other in session.scalars(others):
         other.start_char = moved(other.start_char, is_end=False)

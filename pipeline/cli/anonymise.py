@@ -15,7 +15,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
+from pipeline.cli._common import ConfigOption, DatabaseOption, PasswordStdinOption, load_settings, sign_in
 
 
 class _FilesByDefault(TyperGroup):
@@ -90,7 +90,17 @@ def files(
 def review(
     transcript: int | None = typer.Option(None, "--transcript", help="Only this transcript."),
     confirm: list[int] = typer.Option([], "--confirm", help="Event ids that were identifying (feeds deny list)."),
-    undo: list[int] = typer.Option([], "--undo", help="Event ids that were not identifying (feeds allow list)."),
+    undo: list[int] = typer.Option(
+        [], "--undo", help="Event ids that were not identifying (feeds the allow list; see --restore)."
+    ),
+    restore: bool = typer.Option(
+        False,
+        "--restore",
+        help="With --undo: also put the words back into the stored transcript (re-identifies: key holder "
+        "only, signs in with --user).",
+    ),
+    user: str | None = typer.Option(None, "--user", "-u", help="Your account, for --restore (the key holder)."),
+    password_stdin: bool = PasswordStdinOption,
     reviewer: str | None = typer.Option(None, "--as", help="Reviewer name for the audit log (default: $USER)."),
     limit: int = typer.Option(50, help="How many candidates to list."),
     config: Path | None = ConfigOption,
@@ -100,30 +110,48 @@ def review(
     import getpass
 
     from pipeline.anonymise import decide, list_for_review, load_keyring
-    from pipeline.errors import KeyMissingError
+    from pipeline.errors import KeyMissingError, PermissionDenied
     from pipeline.store.db import ensure_schema, session_scope
 
     settings = load_settings(config, database_url)
     ensure_schema(settings)
     if confirm or undo:
         who = f"cli:{reviewer or getpass.getuser()}"
+        if restore:
+            if not user:
+                raise typer.BadParameter("--restore re-identifies: sign in as the key holder with --user")
+            account = sign_in(settings.resolved_database_url, user, password_stdin)
+            if not account.is_key_holder:
+                raise PermissionDenied(
+                    f"{account.username} is not the project's key holder (qualcode user set --key-holder)"
+                )
+            who = f"cli:{account.username}"
         try:
             keyring = load_keyring(settings, create=False)
         except KeyMissingError:
+            if restore:
+                raise
             keyring = None
             typer.secho("no key: decisions recorded, but not fed into the term lists", fg="yellow", err=True)
         restored = 0
-        with session_scope() as session:
+        # BEGIN IMMEDIATE on SQLite: a restore reads offsets and rewrites them, so it must not interleave.
+        with session_scope(immediate=restore) as session:
             for event_id in confirm:
                 decide(session, event_id, "confirm", who, keyring)
             for event_id in undo:
-                event = decide(session, event_id, "undo", who, keyring)
-                restored += keyring is not None and event.encrypted_original is not None
+                event = decide(session, event_id, "undo", who, keyring, restore=restore)
+                restored += restore and event.encrypted_original is not None
         typer.echo(f"{len(confirm)} confirmed, {len(undo)} undone")
         if undo and keyring is not None:
+            if not restore:
+                why = " (--restore, as the key holder, does that)"
+            elif restored < len(undo):
+                why = " (events recorded before this version keep their placeholder)"
+            else:
+                why = ""
             typer.echo(
                 f"undone terms stay readable in transcripts anonymised from now on; {restored} of {len(undo)} "
-                "put back into the stored text (events recorded before this version keep their placeholder)"
+                f"put back into the stored text{why}"
             )
         return
     with session_scope() as session:
