@@ -381,3 +381,32 @@ def test_two_reviewers_restoring_in_one_transcript_at_once_both_land(db_url: str
                 assert stored[event.start_char : event.end_char] == event.placeholder
         for segment in session.scalars(select(Segment).where(Segment.transcript_id == tid)):
             assert segment.text == stored[segment.start_char : segment.end_char]
+
+
+def test_an_undo_can_be_taken_back_and_the_place_is_masked_again(db_url: str) -> None:
+    """Restore, then confirm after all: the placeholder is back at its place with every offset fitting,
+    the term leaves the allow list for the deny list, and the next transcript masks it again. A confirmed
+    replacement still cannot be undone."""
+    ring = Keyring.generate()
+    anon = build_anonymiser(Settings())
+    text = "a lad called zebedee ran the chat, and Kieran Walsh rang about zebedee later"
+    with session_scope(db_url, immediate=True) as session:
+        transcript, events = _stored_with_events(session, text, ring)
+        masked = transcript.anonymised_text
+        first = events[0]
+        decide(session, first.id, "undo", "lead", ring, restore=True)
+        assert transcript.anonymised_text.startswith("a lad called zebedee ran the chat")
+        decide(session, first.id, "confirm", "lead", ring)
+        assert transcript.anonymised_text == masked
+        for event in events:
+            assert masked[event.start_char : event.end_char] == event.placeholder
+        assert first.status == "confirmed"
+        kinds = [row.kind for row in session.scalars(select(TermList))]
+        assert kinds == ["deny"], kinds
+        with pytest.raises(ReviewError, match="already decided"):
+            decide(session, first.id, "undo", "lead", ring, restore=True)
+    with session_scope(db_url) as session:
+        again = anon.anonymise("zebedee turned up again", DatabasePseudonymStore(session, ring))
+        assert "zebedee" not in again.text
+        actions = [a.action for a in session.scalars(select(AuditLog))]
+        assert "termlist.allow.remove" in actions

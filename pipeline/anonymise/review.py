@@ -193,33 +193,39 @@ def decide(
     (events recorded since migration 0004; an older event keeps its placeholder, the safe side). Other
     mentions under the same placeholder keep it: each is its own decision.
 
-    A restore locks the transcript row first (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite open the
-    transaction with ``session_scope(immediate=True)``) and checks the place before anything changes, so
-    two reviewers undoing in one transcript cannot shift its offsets from stale values, and a refusal
-    leaves the event, the term lists and the text as they were.
+    An undo can be taken back: ``confirm`` on an undone event (with the key) masks the place again if
+    its words were restored (``remask``), takes the term off the allow list and puts it on the deny list.
+    Any other second decision is refused.
+
+    The transcript row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite open the
+    transaction with ``session_scope(immediate=True)``) and the place is checked before anything
+    changes, so two reviewers in one transcript cannot shift its offsets from stale values, and a
+    refusal leaves the event, the term lists and the text as they were.
     """
     event = session.get(AnonymisationEvent, event_id)
     if event is None:
         raise ReviewError(f"anonymisation event {event_id} does not exist")
     if decision not in ("confirm", "undo"):
         raise ReviewError(f"unknown decision {decision!r} (use confirm or undo)")
-    restoring = restore and decision == "undo"
-    if restoring:
-        if keyring is None:
-            raise ReviewError("putting words back into a transcript needs the re-identification key")
-        session.execute(
-            select(Transcript)
-            .where(Transcript.id == event.transcript_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).first()
-        session.refresh(event)  # offsets and status as committed by whoever held the lock before
-    if event.status in ("confirmed", "undone"):
+    session.execute(
+        select(Transcript)
+        .where(Transcript.id == event.transcript_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    session.refresh(event)  # offsets and status as committed by whoever held the lock before
+    taking_back = decision == "confirm" and event.status == "undone"
+    if event.status == "confirmed" or (event.status == "undone" and not taking_back):
         raise ReviewError(f"anonymisation event {event_id} was already decided ({event.status})")
-    words = None
-    if restoring and keyring is not None and event.encrypted_original is not None:
-        words = keyring.decrypt(event.encrypted_original)
+    if (taking_back or (restore and decision == "undo")) and keyring is None:
+        raise ReviewError("changing the words shown in a transcript needs the re-identification key")
+    words = keyring.decrypt(event.encrypted_original) if keyring and event.encrypted_original is not None else None
+    restoring = restore and decision == "undo" and words is not None
+    remasking = False
+    if restoring and words is not None:
         _transcript_showing_placeholder(session, event, words)  # refuses before anything changes
+    elif taking_back and words is not None:
+        remasking = _shows_words(session, event, words)  # restored earlier: mask it again
     event.status = "confirmed" if decision == "confirm" else "undone"
     event.reviewed_by = reviewer
     event.reviewed_at = utcnow()
@@ -228,10 +234,14 @@ def decide(
         original = _original_for(session, event.placeholder, keyring)
         if original is not None:
             term, entity = original
+            if taking_back:
+                remove_allowed(session, term, removed_by=reviewer)
             kind: Literal["allow", "deny"] = "deny" if decision == "confirm" else "allow"
             fed = add_term(session, kind, term, entity_type=entity, keyring=keyring, added_by=reviewer).id
-    if words is not None:
+    if restoring and words is not None:
         restore_original(session, event, words)
+    if remasking and words is not None:
+        remask(session, event, words)
     audit(
         session,
         reviewer,
@@ -241,9 +251,37 @@ def decide(
         transcript_id=event.transcript_id,
         placeholder=event.placeholder,
         term_list_id=fed,
-        restored_in_text=words is not None,
+        restored_in_text=restoring,
+        **({"took_back_undo": True, "masked_again_in_text": remasking} if taking_back else {}),
     )
     return event
+
+
+def _shows_words(session: Session, event: AnonymisationEvent, words: str) -> bool:
+    """Whether the event's place shows its restored words (True), or still its replacement (False);
+    anything else means the offsets no longer fit and is refused."""
+    transcript = session.get(Transcript, event.transcript_id)
+    shown = ((transcript.anonymised_text if transcript is not None else None) or "")[event.start_char : event.end_char]
+    if shown == words:
+        return True
+    if shown in (event.placeholder, surrogate_text(event.placeholder, words)):
+        return False
+    raise ReviewError(
+        f"anonymisation event {event.id}: transcript {event.transcript_id} shows neither its words nor its "
+        "placeholder at the recorded place; the text was left as it is"
+    )
+
+
+def remove_allowed(session: Session, term: str, *, removed_by: str) -> bool:
+    """Take ``term`` off the allow list (when an undo is taken back); True if it was there."""
+    lookup = hashlib.sha256(f"allow:{normalise_term(term)}".encode()).hexdigest()
+    row = session.scalars(select(TermList).where(TermList.kind == "allow", TermList.lookup_hash == lookup)).first()
+    if row is None:
+        return False
+    audit(session, removed_by, "termlist.allow.remove", "term_list", row.id, term_entity=row.entity_type)
+    session.delete(row)
+    session.flush()
+    return True
 
 
 def _transcript_showing_placeholder(session: Session, event: AnonymisationEvent, original: str) -> Transcript:
@@ -268,27 +306,41 @@ def restore_original(session: Session, event: AnonymisationEvent, original: str)
     change in length.
 
     Call it through ``decide(..., restore=True)``, which locks the transcript first. Everything that
-    indexes the anonymised text moves with it: the transcript text, its turns and
-    segments (offsets; the text and text hash of the segments that contain the place, so the next batch
-    embeds them again) and the other events' offsets. Codings, suggestions and review items belong to
-    segments and stay. Refuses (before changing anything) when the stored text no longer shows the
-    placeholder at the event's offsets.
+    indexes the anonymised text moves with it: the transcript text, its turns and segments (offsets;
+    the text and text hash of the segments that contain the place, so the next batch embeds them again)
+    and the other events' offsets. Codings, suggestions and review items belong to segments and stay.
+    Refuses (before changing anything) when the stored text no longer shows the placeholder at the
+    event's offsets.
     """
     transcript = _transcript_showing_placeholder(session, event, original)
+    return _rewrite_place(session, transcript, event, original)
+
+
+def remask(session: Session, event: AnonymisationEvent, original: str) -> int:
+    """Put the placeholder back where ``restore_original`` had put ``original`` (an undo taken back)."""
+    if not _shows_words(session, event, original):
+        return 0
+    transcript = session.get(Transcript, event.transcript_id)
+    assert transcript is not None  # _shows_words refused otherwise
+    return _rewrite_place(session, transcript, event, event.placeholder)
+
+
+def _rewrite_place(session: Session, transcript: Transcript, event: AnonymisationEvent, new_words: str) -> int:
+    """Replace the text at the event's place by ``new_words`` and move every offset of the transcript."""
     text = transcript.anonymised_text or ""
     start, end = event.start_char, event.end_char
     from pipeline.embed import text_hash
 
-    delta = len(original) - (end - start)
+    delta = len(new_words) - (end - start)
 
     def moved(position: int, *, is_end: bool) -> int:
         if position <= start:
             return position
         if position >= end:
             return position + delta
-        return start + len(original) if is_end else start  # inside the placeholder: clamp to the new words
+        return start + len(new_words) if is_end else start  # inside the old words: clamp to the new ones
 
-    new_text = text[:start] + original + text[end:]
+    new_text = text[:start] + new_words + text[end:]
     transcript.anonymised_text = new_text
     fresh = {"populate_existing": True}  # rows as committed, even if this session loaded them before
     for turn in session.scalars(select(Turn).where(Turn.transcript_id == transcript.id).execution_options(**fresh)):
@@ -309,6 +361,6 @@ def restore_original(session: Session, event: AnonymisationEvent, original: str)
     for other in session.scalars(others):
         other.start_char = moved(other.start_char, is_end=False)
         other.end_char = moved(other.end_char, is_end=True)
-    event.end_char = start + len(original)
+    event.end_char = start + len(new_words)
     session.flush()
     return delta

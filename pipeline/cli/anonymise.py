@@ -89,7 +89,9 @@ def files(
 @anonymise_app.command("review")
 def review(
     transcript: int | None = typer.Option(None, "--transcript", help="Only this transcript."),
-    confirm: list[int] = typer.Option([], "--confirm", help="Event ids that were identifying (feeds deny list)."),
+    confirm: list[int] = typer.Option(
+        [], "--confirm", help="Event ids that were identifying (feeds the deny list; takes back an earlier undo)."
+    ),
     undo: list[int] = typer.Option(
         [], "--undo", help="Event ids that were not identifying (feeds the allow list; see --restore)."
     ),
@@ -134,8 +136,8 @@ def review(
             keyring = None
             typer.secho("no key: decisions recorded, but not fed into the term lists", fg="yellow", err=True)
         restored = 0
-        # BEGIN IMMEDIATE on SQLite: a restore reads offsets and rewrites them, so it must not interleave.
-        with session_scope(immediate=restore) as session:
+        # BEGIN IMMEDIATE on SQLite: a decision may read offsets and rewrite them, so it must not interleave.
+        with session_scope(immediate=True) as session:
             for event_id in confirm:
                 decide(session, event_id, "confirm", who, keyring)
             for event_id in undo:
