@@ -410,3 +410,29 @@ def test_an_undo_can_be_taken_back_and_the_place_is_masked_again(db_url: str) ->
         assert "zebedee" not in again.text
         actions = [a.action for a in session.scalars(select(AuditLog))]
         assert "termlist.allow.remove" in actions
+
+
+def test_taking_back_keeps_the_transcripts_look_and_what_other_undos_need(db_url: str) -> None:
+    """Surrogate style: a taken-back person shows the same surrogate as before. Two mentions under one
+    placeholder, both undone: taking back one keeps the allow entry the other still stands on."""
+    ring = Keyring.generate()
+    text = "Kieran Walsh was referred by Mrs Ahmed after a call from the school in Rochdale."
+    with session_scope(db_url, immediate=True) as session:
+        transcript, events = _stored_with_events(session, text, ring, style="surrogate")
+        masked = transcript.anonymised_text
+        person = next(e for e in events if e.entity_type == "PERSON")
+        decide(session, person.id, "undo", "lead", ring, restore=True)
+        assert transcript.anonymised_text != masked
+        decide(session, person.id, "confirm", "lead", ring)
+        assert transcript.anonymised_text == masked
+    with session_scope(db_url, immediate=True) as session:
+        transcript, events = _stored_with_events(session, "a lad called zebedee said hi; later zebedee left", ring)
+        mentions = [e for e in events if e.placeholder == events[0].placeholder]
+        assert len(mentions) == 2
+        for event in mentions:
+            decide(session, event.id, "undo", "lead", ring, restore=True)
+        decide(session, mentions[0].id, "confirm", "lead", ring)
+        stored = transcript.anonymised_text or ""
+        assert stored.endswith("later zebedee left") and "called zebedee" not in stored
+        kinds = sorted(row.kind for row in session.scalars(select(TermList)))
+        assert kinds.count("allow") == 1, "the allow entry stays for the mention still undone"

@@ -183,6 +183,7 @@ def decide(
     keyring: Keyring | None = None,
     *,
     restore: bool = False,
+    style: Literal["placeholder", "surrogate"] = "placeholder",
 ) -> AnonymisationEvent:
     """Confirm or undo one replacement; with the key, feed the decision into the term lists.
 
@@ -194,8 +195,9 @@ def decide(
     mentions under the same placeholder keep it: each is its own decision.
 
     An undo can be taken back: ``confirm`` on an undone event (with the key) masks the place again if
-    its words were restored (``remask``), takes the term off the allow list and puts it on the deny list.
-    Any other second decision is refused.
+    its words were restored (``remask``: the way the transcript shows its other people, or ``style``),
+    puts the term on the deny list and takes it off the allow list unless another mention under the same
+    placeholder is still undone. Any other second decision is refused.
 
     The transcript row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite open the
     transaction with ``session_scope(immediate=True)``) and the place is checked before anything
@@ -207,6 +209,7 @@ def decide(
         raise ReviewError(f"anonymisation event {event_id} does not exist")
     if decision not in ("confirm", "undo"):
         raise ReviewError(f"unknown decision {decision!r} (use confirm or undo)")
+    session.flush()  # the caller's pending changes, before the rows are re-read (even under no_autoflush)
     session.execute(
         select(Transcript)
         .where(Transcript.id == event.transcript_id)
@@ -217,8 +220,10 @@ def decide(
     taking_back = decision == "confirm" and event.status == "undone"
     if event.status == "confirmed" or (event.status == "undone" and not taking_back):
         raise ReviewError(f"anonymisation event {event_id} was already decided ({event.status})")
-    if (taking_back or (restore and decision == "undo")) and keyring is None:
-        raise ReviewError("changing the words shown in a transcript needs the re-identification key")
+    if taking_back and keyring is None:
+        raise ReviewError("taking back an undo needs the re-identification key (the term lists and the text)")
+    if restore and decision == "undo" and keyring is None:
+        raise ReviewError("putting words back into a transcript needs the re-identification key")
     words = keyring.decrypt(event.encrypted_original) if keyring and event.encrypted_original is not None else None
     restoring = restore and decision == "undo" and words is not None
     remasking = False
@@ -234,14 +239,14 @@ def decide(
         original = _original_for(session, event.placeholder, keyring)
         if original is not None:
             term, entity = original
-            if taking_back:
+            if taking_back and not _undone_elsewhere(session, event):
                 remove_allowed(session, term, removed_by=reviewer)
             kind: Literal["allow", "deny"] = "deny" if decision == "confirm" else "allow"
             fed = add_term(session, kind, term, entity_type=entity, keyring=keyring, added_by=reviewer).id
     if restoring and words is not None:
         restore_original(session, event, words)
     if remasking and words is not None:
-        remask(session, event, words)
+        remask(session, event, words, style=style)
     audit(
         session,
         reviewer,
@@ -270,6 +275,16 @@ def _shows_words(session: Session, event: AnonymisationEvent, words: str) -> boo
         f"anonymisation event {event.id}: transcript {event.transcript_id} shows neither its words nor its "
         "placeholder at the recorded place; the text was left as it is"
     )
+
+
+def _undone_elsewhere(session: Session, event: AnonymisationEvent) -> bool:
+    """Whether another mention under the event's placeholder is still undone (and needs the allow entry)."""
+    others = select(AnonymisationEvent.id).where(
+        AnonymisationEvent.placeholder == event.placeholder,
+        AnonymisationEvent.status == "undone",
+        AnonymisationEvent.id != event.id,
+    )
+    return session.execute(others.limit(1)).first() is not None
 
 
 def remove_allowed(session: Session, term: str, *, removed_by: str) -> bool:
@@ -316,13 +331,38 @@ def restore_original(session: Session, event: AnonymisationEvent, original: str)
     return _rewrite_place(session, transcript, event, original)
 
 
-def remask(session: Session, event: AnonymisationEvent, original: str) -> int:
-    """Put the placeholder back where ``restore_original`` had put ``original`` (an undo taken back)."""
+def remask(
+    session: Session,
+    event: AnonymisationEvent,
+    original: str,
+    *,
+    style: Literal["placeholder", "surrogate"] = "placeholder",
+) -> int:
+    """Mask again the place where ``restore_original`` had put ``original`` (an undo taken back).
+
+    A person is shown the way the transcript shows its other masked people (a surrogate such as
+    "[Alex Ashdown]" is deterministic in the placeholder and the words); with none to go by, ``style``.
+    """
     if not _shows_words(session, event, original):
         return 0
     transcript = session.get(Transcript, event.transcript_id)
     assert transcript is not None  # _shows_words refused otherwise
-    return _rewrite_place(session, transcript, event, event.placeholder)
+    shown = event.placeholder
+    if event.entity_type == "PERSON":
+        text = transcript.anonymised_text or ""
+        people = select(AnonymisationEvent).where(
+            AnonymisationEvent.transcript_id == transcript.id,
+            AnonymisationEvent.entity_type == "PERSON",
+            AnonymisationEvent.status != "undone",
+            AnonymisationEvent.id != event.id,
+        )
+        other = session.scalars(people.limit(1)).first()
+        surrogates = (
+            text[other.start_char : other.end_char] != other.placeholder if other is not None else style == "surrogate"
+        )
+        if surrogates:
+            shown = surrogate_text(event.placeholder, original)
+    return _rewrite_place(session, transcript, event, shown)
 
 
 def _rewrite_place(session: Session, transcript: Transcript, event: AnonymisationEvent, new_words: str) -> int:

@@ -138,10 +138,11 @@ def review(
         restored = 0
         # BEGIN IMMEDIATE on SQLite: a decision may read offsets and rewrite them, so it must not interleave.
         with session_scope(immediate=True) as session:
+            style = settings.pseudonym_style
             for event_id in confirm:
-                decide(session, event_id, "confirm", who, keyring)
+                decide(session, event_id, "confirm", who, keyring, style=style)
             for event_id in undo:
-                event = decide(session, event_id, "undo", who, keyring, restore=restore)
+                event = decide(session, event_id, "undo", who, keyring, restore=restore, style=style)
                 restored += restore and event.encrypted_original is not None
         typer.echo(f"{len(confirm)} confirmed, {len(undo)} undone")
         if undo and keyring is not None:
