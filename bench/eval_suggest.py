@@ -56,6 +56,7 @@ from pipeline.suggest.coldstart import ColdStartScorer  # noqa: E402
 from pipeline.suggest.estimator import UNKNOWN  # noqa: E402
 from pipeline.suggest.examples import ExampleSet, read_examples  # noqa: E402
 from pipeline.suggest.files import training_matrix, training_shares  # noqa: E402
+from pipeline.suggest.policy import _kappa_from_counts  # noqa: E402
 from pipeline.suggest.priority import near_duplicate_groups  # noqa: E402
 from pipeline.suggest.training import TrainingConfig, train_model  # noqa: E402
 
@@ -156,15 +157,13 @@ def model_human_kappa(
 
 def _weighted_kappa(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cohen's kappa of two raters' 0/1 answers on the same articles, once per row of article weights ``W``
-    (bootstrap multiplicities), and the weighted article count; NaN where kappa is undefined."""
+    (bootstrap multiplicities), and the weighted article count; NaN where ``_kappa`` says it is undefined
+    (fewer than 2 articles, or both raters constant)."""
     a, b = a.astype(np.float64), b.astype(np.float64)
     n = W.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        agree = (W @ (a * b) + W @ ((1 - a) * (1 - b))) / n
-        pa, pb = (W @ a) / n, (W @ b) / n
-        chance = pa * pb + (1 - pa) * (1 - pb)
-        kappa = (agree - chance) / (1 - chance)
-    constant = (np.minimum(pa, 1 - pa) < 1e-12) & (np.minimum(pb, 1 - pb) < 1e-12)  # both: 0/0, as ``_kappa``
+    tp, fp, fn, tn = W @ (a * b), W @ ((1 - a) * b), W @ (a * (1 - b)), W @ ((1 - a) * (1 - b))
+    kappa = _kappa_from_counts(tp, fp, fn, tn)
+    constant = (np.minimum(tp + fn, fp + tn) < 1e-12) & (np.minimum(tp + fp, fn + tn) < 1e-12)
     return np.where((n >= 2) & ~constant, kappa, np.nan), n
 
 

@@ -156,7 +156,7 @@ def add_term(
         lookup = keyring.lookup_hash(f"deny:{normalised}")
         hashes = keyring.lookup_hashes(f"deny:{normalised}")
     else:
-        lookup = hashlib.sha256(f"allow:{normalised}".encode()).hexdigest()
+        lookup = _allow_lookup(term)
         hashes = [lookup]
     existing = session.scalars(select(TermList).where(TermList.kind == kind, TermList.lookup_hash.in_(hashes))).first()
     if existing is not None:
@@ -224,7 +224,13 @@ def decide(
         raise ReviewError("taking back an undo needs the re-identification key (the term lists and the text)")
     if restore and decision == "undo" and keyring is None:
         raise ReviewError("putting words back into a transcript needs the re-identification key")
-    words = keyring.decrypt(event.encrypted_original) if keyring and event.encrypted_original is not None else None
+    # The words are decrypted only when the text may change: a plain decision never needs them.
+    changes_text = (restore and decision == "undo") or taking_back
+    words = (
+        keyring.decrypt(event.encrypted_original)
+        if changes_text and keyring is not None and event.encrypted_original is not None
+        else None
+    )
     restoring = restore and decision == "undo" and words is not None
     remasking = False
     if restoring and words is not None:
@@ -265,16 +271,28 @@ def decide(
 def _shows_words(session: Session, event: AnonymisationEvent, words: str) -> bool:
     """Whether the event's place shows its restored words (True), or still its replacement (False);
     anything else means the offsets no longer fit and is refused."""
-    transcript = session.get(Transcript, event.transcript_id)
-    shown = ((transcript.anonymised_text if transcript is not None else None) or "")[event.start_char : event.end_char]
+    _, shown = _place(session, event)
     if shown == words:
         return True
-    if shown in (event.placeholder, surrogate_text(event.placeholder, words)):
+    if shown in _masked_forms(event, words):
         return False
     raise ReviewError(
         f"anonymisation event {event.id}: transcript {event.transcript_id} shows neither its words nor its "
         "placeholder at the recorded place; the text was left as it is"
     )
+
+
+def _place(session: Session, event: AnonymisationEvent) -> tuple[Transcript | None, str]:
+    """The event's transcript and what its text shows at the event's offsets."""
+    transcript = session.get(Transcript, event.transcript_id)
+    text = (transcript.anonymised_text if transcript is not None else None) or ""
+    return transcript, text[event.start_char : event.end_char]
+
+
+def _masked_forms(event: AnonymisationEvent, words: str) -> tuple[str, str]:
+    """How the place looks while masked: the placeholder, or in surrogate style the surrogate for these
+    words (``surrogate_text`` is deterministic in the placeholder and the words)."""
+    return event.placeholder, surrogate_text(event.placeholder, words)
 
 
 def _undone_elsewhere(session: Session, event: AnonymisationEvent) -> bool:
@@ -287,9 +305,14 @@ def _undone_elsewhere(session: Session, event: AnonymisationEvent) -> bool:
     return session.execute(others.limit(1)).first() is not None
 
 
+def _allow_lookup(term: str) -> str:
+    """How an allow-list term is found (allow terms are not identifying, so a plain hash)."""
+    return hashlib.sha256(f"allow:{normalise_term(term)}".encode()).hexdigest()
+
+
 def remove_allowed(session: Session, term: str, *, removed_by: str) -> bool:
     """Take ``term`` off the allow list (when an undo is taken back); True if it was there."""
-    lookup = hashlib.sha256(f"allow:{normalise_term(term)}".encode()).hexdigest()
+    lookup = _allow_lookup(term)
     row = session.scalars(select(TermList).where(TermList.kind == "allow", TermList.lookup_hash == lookup)).first()
     if row is None:
         return False
@@ -300,15 +323,9 @@ def remove_allowed(session: Session, term: str, *, removed_by: str) -> bool:
 
 
 def _transcript_showing_placeholder(session: Session, event: AnonymisationEvent, original: str) -> Transcript:
-    """The event's transcript, if its text still shows the event's replacement at the recorded place.
-
-    The replacement is the placeholder, or in surrogate style its surrogate for these words
-    (``surrogate_text``: deterministic in the placeholder and the words).
-    """
-    transcript = session.get(Transcript, event.transcript_id)
-    text = (transcript.anonymised_text if transcript is not None else None) or ""
-    shown = text[event.start_char : event.end_char]
-    if transcript is None or shown not in (event.placeholder, surrogate_text(event.placeholder, original)):
+    """The event's transcript, if its text still shows the event's replacement at the recorded place."""
+    transcript, shown = _place(session, event)
+    if transcript is None or shown not in _masked_forms(event, original):
         raise ReviewError(
             f"anonymisation event {event.id}: transcript {event.transcript_id} no longer shows its placeholder "
             "at the recorded place; the text was left as it is"
@@ -361,16 +378,16 @@ def remask(
             text[other.start_char : other.end_char] != other.placeholder if other is not None else style == "surrogate"
         )
         if surrogates:
-            shown = surrogate_text(event.placeholder, original)
+            shown = _masked_forms(event, original)[1]
     return _rewrite_place(session, transcript, event, shown)
 
 
 def _rewrite_place(session: Session, transcript: Transcript, event: AnonymisationEvent, new_words: str) -> int:
     """Replace the text at the event's place by ``new_words`` and move every offset of the transcript."""
-    text = transcript.anonymised_text or ""
-    start, end = event.start_char, event.end_char
     from pipeline.embed import text_hash
 
+    text = transcript.anonymised_text or ""
+    start, end = event.start_char, event.end_char
     delta = len(new_words) - (end - start)
 
     def moved(position: int, *, is_end: bool) -> int:

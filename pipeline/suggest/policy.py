@@ -138,6 +138,12 @@ def min_apply_support(target_precision: float, confidence: float) -> int:
     return max(1, math.ceil(math.log(1.0 - confidence) / math.log(target_precision) - 1e-9))
 
 
+def _cut_offs(y_sorted: np.ndarray, p_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For "apply the top k" at every k: hits, applied count, and whether a cut may fall after the k-th
+    (only between distinct probabilities: "apply if p >= t" includes every tie at t)."""
+    return np.cumsum(y_sorted), np.arange(1, len(y_sorted) + 1), np.r_[p_sorted[1:] != p_sorted[:-1], True]
+
+
 def _fixed_sequence_apply(
     y_sorted: np.ndarray, p_sorted: np.ndarray, target_precision: float, confidence: float
 ) -> float:
@@ -148,10 +154,7 @@ def _fixed_sequence_apply(
         return math.inf
     if target_precision <= 0.0:  # nothing to show: every unit may be applied
         return float(p_sorted[-1])
-    tp = np.cumsum(y_sorted)
-    n = np.arange(1, len(y_sorted) + 1)
-    # Only cut between distinct probabilities: "apply if p >= t" includes every tie at t.
-    last_of_run = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    tp, n, last_of_run = _cut_offs(y_sorted, p_sorted)
     candidates = np.flatnonzero(last_of_run & (n >= min_apply_support(target_precision, confidence)))
     p_values = binom.sf(tp[candidates] - 1, n[candidates], target_precision)  # P(Bin(n, target) >= tp)
     # A relative tolerance: where target**n equals 1 - confidence exactly, a perfect run must pass, as
@@ -163,9 +166,7 @@ def _fixed_sequence_apply(
 
 def _point_apply(y_sorted: np.ndarray, p_sorted: np.ndarray, target_precision: float) -> float:
     """The lowest cut-off whose posterior-mean precision reaches the target (inf: never)."""
-    tp = np.cumsum(y_sorted)
-    n = np.arange(1, len(y_sorted) + 1)
-    last_of_run = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    tp, n, last_of_run = _cut_offs(y_sorted, p_sorted)
     ok = (_smoothed_precision(tp, n) >= target_precision) & last_of_run
     return float(p_sorted[np.flatnonzero(ok)[-1]]) if ok.any() else math.inf
 
