@@ -207,3 +207,8 @@ def test_review_command_restore_is_for_the_signed_in_key_holder(project: Path, s
         assert session.get(AnonymisationEvent, event_id).reviewed_by == "cli:keyholder"
         stored = session.scalars(select(Transcript)).one().anonymised_text or ""
         assert "a lad called zebedee ran the chat" in stored
+    taken_back = runner.invoke(app, ["anonymise", "review", "--confirm", str(event_id), "--as", "lead"])
+    assert taken_back.exit_code == 0, taken_back.output
+    assert "1 earlier undo(s) taken back" in taken_back.output and "zebedee" not in taken_back.output.lower()
+    with session_scope(sqlite_url) as session:
+        assert "zebedee" not in (session.scalars(select(Transcript)).one().anonymised_text or "")

@@ -114,6 +114,7 @@ def review(
     from pipeline.anonymise import decide, list_for_review, load_keyring
     from pipeline.errors import KeyMissingError, PermissionDenied
     from pipeline.store.db import ensure_schema, session_scope
+    from pipeline.store.models import AnonymisationEvent
 
     settings = load_settings(config, database_url)
     ensure_schema(settings)
@@ -139,12 +140,18 @@ def review(
         # BEGIN IMMEDIATE on SQLite: a decision may read offsets and rewrite them, so it must not interleave.
         with session_scope(immediate=True) as session:
             style = settings.pseudonym_style
+            taken_back = 0
             for event_id in confirm:
+                before = session.get(AnonymisationEvent, event_id)
+                was_undone = before is not None and before.status == "undone"
                 decide(session, event_id, "confirm", who, keyring, style=style)
+                taken_back += was_undone
             for event_id in undo:
                 event = decide(session, event_id, "undo", who, keyring, restore=restore, style=style)
                 restored += restore and event.encrypted_original is not None
         typer.echo(f"{len(confirm)} confirmed, {len(undo)} undone")
+        if taken_back:
+            typer.echo(f"{taken_back} earlier undo(s) taken back: masked again wherever the words had been put back")
         if undo and keyring is not None:
             if not restore:
                 why = " (--restore, as the key holder, does that)"
