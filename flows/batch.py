@@ -92,6 +92,8 @@ def process_new_transcripts(inbox: str | None = None, workers: int = 1) -> dict:
     summary.alerts = agreement_task(summary.batch_id)
     for alert in summary.alerts:
         logger.warning("agreement alert: %s", alert)
+    if summary.held_message:
+        logger.warning("%s", summary.held_message)
     summary.seconds = round(time.perf_counter() - started, 2)
     batch.finish_batch(summary)
     logger.info(

@@ -22,7 +22,6 @@ suggests for them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
@@ -31,14 +30,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from pipeline.errors import InputFileError, ModelError, QualcodeError
 from pipeline.segment import segment_document
 from pipeline.settings import Settings, get_settings
 from pipeline.store import audit, session_scope
 from pipeline.store.db import ensure_schema
-from pipeline.store.models import Batch, Embedding, Segment, Transcript, Turn, utcnow
+from pipeline.store.models import AnonymisationEvent, Batch, Embedding, Segment, Transcript, Turn, utcnow
+from pipeline.store.visibility import HELD
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class FileOutcome:
     transcript_id: int | None = None
     segments: int = 0
     reason: str | None = None
+    #: Stored but held for anonymisation review (``settings.release == "review"`` and doubtful maskings).
+    held: bool = False
 
 
 @dataclass(slots=True)
@@ -69,6 +72,8 @@ class BatchSummary:
     files_skipped: int = 0
     files_quarantined: int = 0
     files_failed: int = 0
+    #: New transcripts held for anonymisation review (they reach no coder until released).
+    files_held: int = 0
     segments_created: int = 0
     segments_embedded: int = 0
     suggestions: dict[str, int] = field(default_factory=dict)
@@ -83,13 +88,36 @@ class BatchSummary:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def held_message(self) -> str | None:
+        """What to do about held transcripts (text-free), or None when none were held."""
+        return held_message(self.files_held)
 
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+
+#: The commands that release held transcripts, in order (printed by ``qualcode run`` and the flow).
+NEXT_FOR_HELD = (
+    "qualcode anonymise held, then qualcode anonymise release ID (key holder; or the web page /anonymisation)"
+)
+
+
+def held_message(n: int) -> str | None:
+    """The batch summary's line about held transcripts: how many, and the exact next command."""
+    if not n:
+        return None
+    return (
+        f"{n} transcript(s) held for anonymisation review (doubtful maskings; no coder sees them yet). "
+        f"Next: {NEXT_FOR_HELD}"
+    )
+
+
+def file_hash(path: Path, settings: Settings | None = None) -> str:
+    """SHA-256 of an inbox file, opened as the readers open it: never through a link, never a FIFO or device.
+
+    Raises ``InputFileError`` (text-free reason) for anything ``pipeline.ingest.open_regular`` refuses.
+    """
+    from pipeline.ingest import hash_regular
+
+    return hash_regular(path, settings)
 
 
 def _safe_reason(exc: BaseException) -> str:
@@ -128,9 +156,14 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
     s = settings or get_settings()
     name = path.name
     try:
-        digest = file_hash(path)
-    except OSError as exc:
-        return FileOutcome(name, "failed", reason=f"cannot open file ({type(exc).__name__})")
+        digest = file_hash(path, s)
+    except InputFileError as exc:
+        # Never read. A regular file (a hard link, say) is quarantined; a link, FIFO, device or the key
+        # file swapped in after the inbox was listed is left where it is (quarantine refuses to move it).
+        moved = quarantine(path, exc.reason, s.quarantine_dir)
+        outcome: Outcome = "skipped" if moved == path else "quarantined"
+        log.warning("%s %s: %s", outcome, name, exc.reason)
+        return FileOutcome(name, outcome, reason=exc.reason)
 
     with session_scope() as session:
         existing = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
@@ -145,74 +178,112 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
     except InputFileError as exc:
         moved = quarantine(path, exc.reason, s.quarantine_dir)
         keyring = load_keyring(s)
-        with session_scope(immediate=True) as session:
-            row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
-            if row is None:
-                anonymiser = build_anonymiser(s, session=session, keyring=keyring)
-                safe_name, encrypted_name = _safe_source_name(
-                    path, anonymiser, DatabasePseudonymStore(session, keyring), keyring
-                )
-                row = Transcript(content_hash=digest, source_name=safe_name, format=path.suffix.lstrip(".").lower(),
-                                 meta={"source_name_encrypted": encrypted_name} if encrypted_name else {})
-                session.add(row)
-            row.status, row.error, row.batch_id = "quarantined", exc.reason, batch_id
-            session.flush()
-            audit(session, "flow", "transcript.quarantine", "transcript", row.id, file=moved.name)
+        try:
+            with session_scope(immediate=True) as session:
+                row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
+                if row is None:
+                    anonymiser = build_anonymiser(s, session=session, keyring=keyring)
+                    safe_name, encrypted_name = _safe_source_name(
+                        path, anonymiser, DatabasePseudonymStore(session, keyring), keyring
+                    )
+                    row = Transcript(content_hash=digest, source_name=safe_name,
+                                     format=path.suffix.lstrip(".").lower(),
+                                     meta={"source_name_encrypted": encrypted_name} if encrypted_name else {})
+                    session.add(row)
+                row.status, row.error, row.batch_id = "quarantined", exc.reason, batch_id
+                session.flush()
+                audit(session, "flow", "transcript.quarantine", "transcript", row.id, file=moved.name)
+        except IntegrityError:  # another worker recorded the same bytes first
+            if _stored_meanwhile(digest) is None:
+                raise
         log.warning("quarantined %s: %s", name, exc.reason)
         return FileOutcome(name, "quarantined", reason=exc.reason)
+    if raw.content_hash != digest:  # it changed between hashing and reading: still being written
+        return FileOutcome(name, "skipped", reason="changed while being read (still being written?): left for "
+                           "the next run")
 
     keyring = load_keyring(s)
-    with session_scope(immediate=True) as session:
-        anonymiser = build_anonymiser(s, session=session, keyring=keyring)  # + the project's allow/deny lists
-        row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
-        if row is None:
-            row = Transcript(content_hash=digest, source_name=name, format=raw.format)
-            session.add(row)
-        else:  # an earlier attempt failed: start this file again from scratch
-            row.turns.clear()
-            row.segments.clear()
+    try:
+        with session_scope(immediate=True) as session:
+            anonymiser = build_anonymiser(s, session=session, keyring=keyring)  # + the project's allow/deny lists
+            row = session.scalar(select(Transcript).where(Transcript.content_hash == digest))
+            if row is not None and row.status != "failed":  # another worker stored it since the check above
+                return FileOutcome(name, "skipped", row.id, reason=f"already stored ({row.status})")
+            if row is None:
+                row = Transcript(content_hash=digest, source_name=name, format=raw.format)
+                session.add(row)
+            else:  # an earlier attempt failed: start this file again from scratch
+                row.turns.clear()
+                row.segments.clear()
+                # Its old log indexes text that is about to be replaced (and would keep a release waiting).
+                session.execute(delete(AnonymisationEvent).where(AnonymisationEvent.transcript_id == row.id))
+                session.flush()
+            store = DatabasePseudonymStore(session, keyring)
+            doc = anonymiser.anonymise_document(raw, pseudonyms=store)
+            meta = _anonymised_metadata(raw.metadata, anonymiser, store)
+            originals = encrypted_originals(raw, doc, keyring)  # each replacement's own words, encrypted
+            del raw  # the raw text is not needed (nor kept in the clear) past this point
+            row.kind = "document" if all(t.role == "unknown" and not t.speaker for t in doc.turns) else "interview"
+            row.format = path.suffix.lstrip(".").lower()
+            row.source_name, encrypted_name = _safe_source_name(path, anonymiser, store, keyring)
+            if encrypted_name:
+                meta["source_name_encrypted"] = encrypted_name
+            row.site_code = _meta_str(meta.pop("site_code", None))
+            row.participant_role = _meta_str(meta.pop("participant_role", None))
+            row.interview_date = meta.pop("interview_date", None)
+            row.meta = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
+            row.anonymised_text = doc.text
+            row.status, row.error, row.batch_id = "segmented", None, batch_id
             session.flush()
-        store = DatabasePseudonymStore(session, keyring)
-        doc = anonymiser.anonymise_document(raw, pseudonyms=store)
-        meta = _anonymised_metadata(raw.metadata, anonymiser, store)
-        originals = encrypted_originals(raw, doc, keyring)  # each replacement's own words, encrypted
-        del raw  # the raw text is not needed (nor kept in the clear) past this point
-        row.kind = "document" if all(t.role == "unknown" and not t.speaker for t in doc.turns) else "interview"
-        row.format = path.suffix.lstrip(".").lower()
-        row.source_name, encrypted_name = _safe_source_name(path, anonymiser, store, keyring)
-        if encrypted_name:
-            meta["source_name_encrypted"] = encrypted_name
-        row.site_code = _meta_str(meta.pop("site_code", None))
-        row.participant_role = _meta_str(meta.pop("participant_role", None))
-        row.interview_date = meta.pop("interview_date", None)
-        row.meta = {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
-        row.anonymised_text = doc.text
-        row.status, row.error, row.batch_id = "segmented", None, batch_id
-        session.flush()
 
-        turn_rows = [
-            Turn(transcript_id=row.id, index=i, speaker=t.speaker, role=t.role, start_char=t.start,
-                 end_char=t.end, start_time=t.start_time, end_time=t.end_time)
-            for i, t in enumerate(doc.turns)
-        ]
-        session.add_all(turn_rows)
-        session.flush()
-        spans = segment_document(doc.text, doc.turns, s)
-        from pipeline.embed import text_hash
+            turn_rows = [
+                Turn(transcript_id=row.id, index=i, speaker=t.speaker, role=t.role, start_char=t.start,
+                     end_char=t.end, start_time=t.start_time, end_time=t.end_time)
+                for i, t in enumerate(doc.turns)
+            ]
+            session.add_all(turn_rows)
+            session.flush()
+            spans = segment_document(doc.text, doc.turns, s)
+            from pipeline.embed import text_hash
 
-        session.add_all(
-            Segment(transcript_id=row.id, turn_id=turn_rows[sp.turn_index].id, index=sp.index,
-                    start_char=sp.start, end_char=sp.end, text=doc.text[sp.start:sp.end],
-                    text_hash=text_hash(doc.text[sp.start:sp.end]), speaker_role=sp.role, codable=sp.codable)
-            for sp in spans
-        )
-        record_events(session, row.id, doc, s.anonymiser_review_threshold, originals=originals)
-        audit(session, "flow", "transcript.ingest", "transcript", row.id, file=name, turns=len(turn_rows),
-              segments=len(spans), replacements=len(doc.spans), batch=batch_id)
-        transcript_id = row.id
+            session.add_all(
+                Segment(transcript_id=row.id, turn_id=turn_rows[sp.turn_index].id, index=sp.index,
+                        start_char=sp.start, end_char=sp.end, text=doc.text[sp.start:sp.end],
+                        text_hash=text_hash(doc.text[sp.start:sp.end]), speaker_role=sp.role, codable=sp.codable)
+                for sp in spans
+            )
+            events = record_events(session, row.id, doc, s.anonymiser_review_threshold, originals=originals)
+            doubtful = sum(1 for e in events if e.status == "needs_review")
+            held = s.release == "review" and doubtful > 0
+            if held:  # stored anonymised, but no coder, export or model sees it until the key holder releases it
+                row.status = HELD
+            audit(session, "flow", "transcript.ingest", "transcript", row.id, file=name, turns=len(turn_rows),
+                  segments=len(spans), replacements=len(doc.spans), batch=batch_id, status=row.status)
+            if held:
+                audit(session, "flow", "transcript.hold", "transcript", row.id, needs_review=doubtful,
+                      replacements=len(events), segments=len(spans), batch=batch_id)
+            transcript_id = row.id
+    except IntegrityError:
+        # Another worker stored the same bytes first (transcripts.content_hash is unique; PostgreSQL runs
+        # the two transactions in parallel): theirs stands, and this run has nothing to add.
+        stored = _stored_meanwhile(digest)
+        if stored is None:
+            raise
+        log.info("skipped %s: stored meanwhile by another worker as transcript %s", name, stored[0])
+        return FileOutcome(name, "skipped", stored[0], reason=f"already stored ({stored[1]})")
     apply_retention(path, s, keyring)
-    log.info("stored %s as transcript %s: %d segments", name, transcript_id, len(spans))
-    return FileOutcome(name, "done", transcript_id, segments=len(spans))
+    log.info("stored %s as transcript %s: %d segments%s", name, transcript_id, len(spans),
+             f", held ({doubtful} doubtful masking(s))" if held else "")
+    return FileOutcome(name, "done", transcript_id, segments=len(spans), held=held)
+
+
+def _stored_meanwhile(digest: str) -> tuple[int, str] | None:
+    """(id, status) of the transcript with this content hash, if one was committed meanwhile."""
+    with session_scope() as session:
+        row = session.execute(
+            select(Transcript.id, Transcript.status).where(Transcript.content_hash == digest)
+        ).first()
+    return (row.id, row.status) if row is not None else None
 
 
 def _anonymised_metadata(metadata: dict, anonymiser, store) -> dict:  # type: ignore[no-untyped-def]
@@ -431,7 +502,8 @@ def finish_batch(summary: BatchSummary) -> None:
         batch.files_quarantined = summary.files_quarantined
         batch.segments_created = summary.segments_created
         audit(session, "flow", "batch.finish", "batch", batch.id, done=summary.files_done,
-              skipped=summary.files_skipped, quarantined=summary.files_quarantined, failed=summary.files_failed)
+              skipped=summary.files_skipped, quarantined=summary.files_quarantined, failed=summary.files_failed,
+              held=summary.files_held)
 
 
 def tally(summary: BatchSummary, outcomes: Iterable[FileOutcome]) -> None:
@@ -441,6 +513,7 @@ def tally(summary: BatchSummary, outcomes: Iterable[FileOutcome]) -> None:
         summary.segments_created += o.segments
         if o.outcome == "done":
             summary.files_done += 1
+            summary.files_held += o.held
         elif o.outcome == "skipped":
             summary.files_skipped += 1
         elif o.outcome == "quarantined":
@@ -449,11 +522,18 @@ def tally(summary: BatchSummary, outcomes: Iterable[FileOutcome]) -> None:
             summary.files_failed += 1
 
 
-def discover_new(inbox: Path, settings: Settings | None = None) -> list[Path]:
-    from pipeline.ingest import discover
+def scan_new(inbox: Path, settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    """The inbox as ``pipeline.ingest.scan_inbox`` sees it: files settled for ``ingest_settle_seconds``,
+    plus the entries it refused (links, FIFOs, devices, the key/database file) and those still being written."""
+    from pipeline.ingest import InboxScan, scan_inbox
 
     s = settings or get_settings()
-    return discover(inbox, s.quarantine_dir) if inbox.exists() else []
+    return scan_inbox(inbox, s, s.quarantine_dir) if inbox.exists() else InboxScan()
+
+
+def discover_new(inbox: Path, settings: Settings | None = None) -> list[Path]:
+    """Files ready to ingest (refusals are logged by ``scan_inbox``, one line each, naming the file)."""
+    return scan_new(inbox, settings).files
 
 
 def run_batch(
@@ -463,7 +543,11 @@ def run_batch(
     s = settings or get_settings()
     started = time.perf_counter()
     summary = BatchSummary(batch_id=start_batch(s))
-    for path in discover_new(inbox or s.inbox, s):
+    scan = scan_new(inbox or s.inbox, s)
+    # Refused entries are left alone and reported; files still being written wait for the next run.
+    tally(summary, [FileOutcome(entry.path.name, "skipped", reason=entry.reason)
+                    for entry in [*scan.refused, *scan.waiting]])
+    for path in scan.files:
         outcome = ingest_file_safely(path, s, summary.batch_id)
         tally(summary, [outcome])
         if progress:

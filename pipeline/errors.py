@@ -24,7 +24,12 @@ class InputFileError(QualcodeError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{self.path.name}: {reason}")
+        super().__init__(f"{printable_name(self.path.name)}: {reason}")
+
+
+def printable_name(name: str) -> str:
+    """A file name safe for a one-line message: control characters (newlines too) escaped."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
 
 
 class CodebookError(QualcodeError):
@@ -65,6 +70,10 @@ class ReviewError(QualcodeError):
 
 class ConflictError(ReviewError):
     """Optimistic version check failed: someone else changed the item first."""
+
+
+class ReleaseError(ReviewError):
+    """A held transcript cannot be released (doubtful maskings still undecided) or is not held."""
 
 
 class PermissionDenied(QualcodeError):

@@ -60,6 +60,39 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default=Path("models"), description="Trained suggestion models (skops).")
     codebook_path: Path = Field(default=Path("codebook/prevent_csc.yaml"), description="Active codebook file.")
     max_file_bytes: int = Field(default=50 * 1024 * 1024, description="Larger files are quarantined.")
+    # Limits on one inbox file (pipeline.ingest.limits). An hour-long interview is ~60,000 characters,
+    # ~1,500 lines and a few hundred segments; each default allows that many times over and stops files
+    # built to exhaust memory or time. A file over a limit is quarantined with the limit's name.
+    max_transcript_chars: int = Field(default=2_000_000, ge=1, description="Characters of text per file.")
+    max_transcript_lines: int = Field(default=100_000, ge=1, description="Lines of text per file.")
+    max_segments: int = Field(default=20_000, ge=1, description="Segments (and turns) per transcript.")
+    max_docx_uncompressed_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1, description="Total uncompressed size of a .docx archive."
+    )
+    max_docx_ratio: float = Field(default=100.0, gt=0, description="Uncompressed size / file size of a .docx.")
+    max_xml_depth: int = Field(default=200, ge=1, description="Nesting depth of elements in a .docx XML part.")
+    ingest_settle_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="A file modified more recently than this is left for the next run (still being copied).",
+    )
+
+    @field_validator("key_file", mode="after")
+    @classmethod
+    def _key_and_database_outside_inbox(cls, value: Path | None, info: Any) -> Path | None:
+        """Refuse a key file or SQLite database inside the inbox: the batch must never be able to read them."""
+        inbox, data_dir = info.data.get("inbox"), info.data.get("data_dir")
+        if inbox is None or data_dir is None:
+            return value
+        url = info.data.get("database_url") or f"sqlite:///{data_dir / 'qualcode.db'}"
+        database = url.split("///", 1)[-1].split("?", 1)[0] if url.startswith("sqlite") else ""
+        checks = [("key file", value or data_dir / "qualcode.key")]
+        if database and database != ":memory:":
+            checks.append(("SQLite database", Path(database)))
+        for what, path in checks:
+            if Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(inbox))):
+                raise ValueError(f"the {what} {path} is inside the inbox {inbox}: move it (or the inbox) elsewhere")
+        return value
 
     # --- models --------------------------------------------------------------------------------------
     spacy_model: str = Field(default="en_core_web_sm", description="spaCy pipeline used by Presidio.")
@@ -97,6 +130,13 @@ class Settings(BaseSettings):
     deny_list_path: Path | None = None
     anonymiser_review_threshold: float = Field(
         default=0.6, description="Detections scoring below this are listed for a person to confirm."
+    )
+    release: Literal["auto", "review"] = Field(
+        default="review",
+        description="review: a transcript with any doubtful masking (score below anonymiser_review_threshold) "
+        "is held, and reaches no coder, export or model until the key holder has decided on those maskings "
+        "and released it (a missed name cannot be taken back once coders have read it). auto: every "
+        "transcript goes straight on, the doubtful maskings are reviewed afterwards.",
     )
 
     # --- suggestions ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ os.environ.setdefault("QUALCODE_HOME", str(REPO_ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("QUALCODE_INGEST_SETTLE_SECONDS", "0")  # tests write inbox files a moment before a run
 
 
 def eval_path(*parts: str) -> Path:

@@ -138,7 +138,8 @@ def seed_agreement_project(db_url: str, codebook) -> dict:  # type: ignore[no-un
         s.flush()
         ids = []
         for b, batch in enumerate(batches):
-            tr = Transcript(content_hash=f"{b}" * 64, source_name=f"synthetic{b}.txt", format="txt", batch_id=batch.id)
+            tr = Transcript(content_hash=f"{b}" * 64, source_name=f"synthetic{b}.txt", format="txt", batch_id=batch.id,
+                            status="done")  # processed and released (held transcripts are left out)
             s.add(tr)
             s.flush()
             for i in range(6):

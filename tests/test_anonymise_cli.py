@@ -158,10 +158,10 @@ def _store_anonymised(sqlite_url: str, text: str, *, keep_words: bool = False) -
 def test_review_command_lists_and_decides(project: Path, sqlite_url: str) -> None:
     from pipeline.store.models import AnonymisationEvent, TermList
 
-    _store_anonymised(sqlite_url, "a lad called zebedee ran the chat")
+    _store_anonymised(sqlite_url, "a lad called zandrokel ran the chat")
     result = runner.invoke(app, ["anonymise", "review"])
     assert result.exit_code == 0, result.output
-    assert "[PERSON_1]" in result.output and "zebedee" not in result.output
+    assert "[PERSON_1]" in result.output and "zandrokel" not in result.output
     event_id = result.output.split()[0].lstrip("#")
     result = runner.invoke(app, ["anonymise", "review", "--confirm", event_id, "--as", "lead"])
     assert result.exit_code == 0, result.output
@@ -174,15 +174,15 @@ def test_review_command_undo_feeds_the_allow_list_and_leaves_the_text(project: P
     """A plain undo: the term joins the allow list; the stored text keeps its placeholder (no --restore)."""
     from pipeline.store.models import AnonymisationEvent, TermList, Transcript
 
-    event_id = _store_anonymised(sqlite_url, "a lad called zebedee ran the chat", keep_words=True)[0]
+    event_id = _store_anonymised(sqlite_url, "a lad called zandrokel ran the chat", keep_words=True)[0]
     result = runner.invoke(app, ["anonymise", "review", "--undo", str(event_id), "--as", "lead"])
     assert result.exit_code == 0, result.output
     assert "0 confirmed, 1 undone" in result.output and "0 of 1 put back" in result.output
-    assert "--restore, as the key holder" in result.output and "zebedee" not in result.output.lower()
+    assert "--restore, as the key holder" in result.output and "zandrokel" not in result.output.lower()
     with session_scope(sqlite_url) as session:
         assert session.get(AnonymisationEvent, event_id).status == "undone"
         assert session.scalars(select(TermList)).one().kind == "allow"
-        assert "zebedee" not in (session.scalars(select(Transcript)).one().anonymised_text or "").lower()
+        assert "zandrokel" not in (session.scalars(select(Transcript)).one().anonymised_text or "").lower()
 
 
 def test_review_command_restore_is_for_the_signed_in_key_holder(project: Path, sqlite_url: str) -> None:
@@ -191,7 +191,7 @@ def test_review_command_restore_is_for_the_signed_in_key_holder(project: Path, s
     from pipeline.review.accounts import create_user
     from pipeline.store.models import AnonymisationEvent, Transcript
 
-    event_id = _store_anonymised(sqlite_url, "a lad called zebedee ran the chat", keep_words=True)[0]
+    event_id = _store_anonymised(sqlite_url, "a lad called zandrokel ran the chat", keep_words=True)[0]
     with session_scope(sqlite_url) as session:
         create_user(session, "keyholder", "correct horse battery", "lead", key_holder=True, actor="test")
         create_user(session, "otherlead", "correct horse battery", "lead", actor="test")
@@ -202,13 +202,13 @@ def test_review_command_restore_is_for_the_signed_in_key_holder(project: Path, s
         assert session.get(AnonymisationEvent, event_id).status == "needs_review"
     result = runner.invoke(app, [*command, "keyholder"], input="correct horse battery\n")
     assert result.exit_code == 0, result.output
-    assert "1 of 1 put back into the stored text" in result.output and "zebedee" not in result.output.lower()
+    assert "1 of 1 put back into the stored text" in result.output and "zandrokel" not in result.output.lower()
     with session_scope(sqlite_url) as session:
         assert session.get(AnonymisationEvent, event_id).reviewed_by == "cli:keyholder"
         stored = session.scalars(select(Transcript)).one().anonymised_text or ""
-        assert "a lad called zebedee ran the chat" in stored
+        assert "a lad called zandrokel ran the chat" in stored
     taken_back = runner.invoke(app, ["anonymise", "review", "--confirm", str(event_id), "--as", "lead"])
     assert taken_back.exit_code == 0, taken_back.output
-    assert "1 earlier undo(s) taken back" in taken_back.output and "zebedee" not in taken_back.output.lower()
+    assert "1 earlier undo(s) taken back" in taken_back.output and "zandrokel" not in taken_back.output.lower()
     with session_scope(sqlite_url) as session:
-        assert "zebedee" not in (session.scalars(select(Transcript)).one().anonymised_text or "")
+        assert "zandrokel" not in (session.scalars(select(Transcript)).one().anonymised_text or "")

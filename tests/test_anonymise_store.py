@@ -113,7 +113,7 @@ def test_database_pseudonyms_consistent_encrypted_and_rotatable(db_url: str) -> 
 def test_review_decisions_feed_term_lists_and_reidentify(db_url: str) -> None:
     anon = build_anonymiser(Settings())
     ring = Keyring.generate()
-    text = "there was a lad called zebedee in the chat, and zebedee shared it on Snapchat"
+    text = "there was a lad called zandrokel in the chat, and zandrokel shared it on Snapchat"
     with session_scope(db_url) as session:
         transcript = Transcript(content_hash="e" * 64, source_name="synthetic.txt", format="txt")
         session.add(transcript)
@@ -125,7 +125,7 @@ def test_review_decisions_feed_term_lists_and_reidentify(db_url: str) -> None:
         tid = transcript.id
     with session_scope(db_url) as session:
         candidates = list_for_review(session, transcript_id=tid)
-        assert candidates and all("zebedee" not in c.context for c in candidates)
+        assert candidates and all("zandrokel" not in c.context for c in candidates)
         decide(session, candidates[0].event_id, "confirm", "lead", ring)
         with pytest.raises(ReviewError, match="already decided"):
             decide(session, candidates[0].event_id, "undo", "lead", ring)
@@ -135,17 +135,17 @@ def test_review_decisions_feed_term_lists_and_reidentify(db_url: str) -> None:
 
     with session_scope(db_url) as session:  # the deny entry now masks him with full confidence
         store = DatabasePseudonymStore(session, ring)
-        res = anon.anonymise("Zebedee turned up again.", store)
+        res = anon.anonymise("Zandrokel turned up again.", store)
         assert res.spans[0].recognizer == "DenyList" and res.spans[0].score == 1.0
 
     with session_scope(db_url) as session:
         found = reidentify(session, ring, [str(tid), events[0].placeholder], "lead")
-        assert any("zebedee" in o for r in found[str(tid)] for o in r.originals)
-        assert "zebedee" in reidentified_text(session, ring, tid, "lead")
+        assert any("zandrokel" in o for r in found[str(tid)] for o in r.originals)
+        assert "zandrokel" in reidentified_text(session, ring, tid, "lead")
     with session_scope(db_url) as session:
         actions = [a.action for a in session.scalars(select(AuditLog))]
         assert actions.count("reidentify") == 2 and "reidentify.text" in actions
-        assert all("zebedee" not in str(a.details) for a in session.scalars(select(AuditLog)))
+        assert all("zandrokel" not in str(a.details) for a in session.scalars(select(AuditLog)))
 
 
 def test_undo_feeds_allow_list(db_url: str) -> None:
@@ -155,16 +155,16 @@ def test_undo_feeds_allow_list(db_url: str) -> None:
         transcript = Transcript(content_hash="f" * 64, source_name="s.txt", format="txt")
         session.add(transcript)
         session.flush()
-        doc = anon.anonymise_document(_raw("a lad called zebedee said hi"), DatabasePseudonymStore(session, ring))
+        doc = anon.anonymise_document(_raw("a lad called zandrokel said hi"), DatabasePseudonymStore(session, ring))
         transcript.anonymised_text = doc.text
         event = record_events(session, transcript.id, doc, review_threshold=1.1)[0]
         session.flush()
         decide(session, event.id, "undo", "lead", ring)
         allow = session.scalars(select(TermList).where(TermList.kind == "allow")).all()
-        assert [a.term for a in allow] == ["zebedee"]
+        assert [a.term for a in allow] == ["zandrokel"]
     with session_scope(db_url) as session:
-        res = anon.anonymise("a lad called zebedee said hi", DatabasePseudonymStore(session, ring))
-        assert res.text == "a lad called zebedee said hi"
+        res = anon.anonymise("a lad called zandrokel said hi", DatabasePseudonymStore(session, ring))
+        assert res.text == "a lad called zandrokel said hi"
 
 
 # ------------------------------------------------------------------------------------------------ retention
@@ -244,7 +244,7 @@ def test_undo_puts_the_words_said_back_in_the_stored_transcript(db_url: str, pro
     from pipeline.settings import get_settings
     from pipeline.store.models import Segment, Turn
 
-    settings = get_settings()
+    settings = get_settings().model_copy(update={"release": "auto"})  # about undo, not about holding
     inbox = project / "data" / "inbox"
     (inbox / "undo_interview.txt").write_text(UNDO_TRANSCRIPT, encoding="utf-8")
     assert ingest_file(inbox / "undo_interview.txt", settings).outcome == "done"
@@ -318,9 +318,9 @@ def test_undo_without_kept_words_or_with_moved_text_leaves_everything_alone(db_u
     the key."""
     ring = Keyring.generate()
     with session_scope(db_url) as session:
-        transcript, events = _stored_with_events(session, "a lad called zebedee said hi", ring, keep=False)
+        transcript, events = _stored_with_events(session, "a lad called zandrokel said hi", ring, keep=False)
         decide(session, events[0].id, "undo", "lead", ring, restore=True)
-        assert events[0].status == "undone" and "zebedee" not in (transcript.anonymised_text or "")
+        assert events[0].status == "undone" and "zandrokel" not in (transcript.anonymised_text or "")
     with session_scope(db_url) as session:
         transcript, events = _stored_with_events(session, "later Kieran Walsh rang the school", ring)
         with pytest.raises(ReviewError, match="re-identification key"):
@@ -389,13 +389,13 @@ def test_an_undo_can_be_taken_back_and_the_place_is_masked_again(db_url: str) ->
     replacement still cannot be undone."""
     ring = Keyring.generate()
     anon = build_anonymiser(Settings())
-    text = "a lad called zebedee ran the chat, and Kieran Walsh rang about zebedee later"
+    text = "a lad called zandrokel ran the chat, and Kieran Walsh rang about zandrokel later"
     with session_scope(db_url, immediate=True) as session:
         transcript, events = _stored_with_events(session, text, ring)
         masked = transcript.anonymised_text
         first = events[0]
         decide(session, first.id, "undo", "lead", ring, restore=True)
-        assert transcript.anonymised_text.startswith("a lad called zebedee ran the chat")
+        assert transcript.anonymised_text.startswith("a lad called zandrokel ran the chat")
         decide(session, first.id, "confirm", "lead", ring)
         assert transcript.anonymised_text == masked
         for event in events:
@@ -406,8 +406,8 @@ def test_an_undo_can_be_taken_back_and_the_place_is_masked_again(db_url: str) ->
         with pytest.raises(ReviewError, match="already decided"):
             decide(session, first.id, "undo", "lead", ring, restore=True)
     with session_scope(db_url) as session:
-        again = anon.anonymise("zebedee turned up again", DatabasePseudonymStore(session, ring))
-        assert "zebedee" not in again.text
+        again = anon.anonymise("zandrokel turned up again", DatabasePseudonymStore(session, ring))
+        assert "zandrokel" not in again.text
         actions = [a.action for a in session.scalars(select(AuditLog))]
         assert "termlist.allow.remove" in actions
 
@@ -426,13 +426,13 @@ def test_taking_back_keeps_the_transcripts_look_and_what_other_undos_need(db_url
         decide(session, person.id, "confirm", "lead", ring)
         assert transcript.anonymised_text == masked
     with session_scope(db_url, immediate=True) as session:
-        transcript, events = _stored_with_events(session, "a lad called zebedee said hi; later zebedee left", ring)
+        transcript, events = _stored_with_events(session, "a lad called zandrokel said hi; later zandrokel left", ring)
         mentions = [e for e in events if e.placeholder == events[0].placeholder]
         assert len(mentions) == 2
         for event in mentions:
             decide(session, event.id, "undo", "lead", ring, restore=True)
         decide(session, mentions[0].id, "confirm", "lead", ring)
         stored = transcript.anonymised_text or ""
-        assert stored.endswith("later zebedee left") and "called zebedee" not in stored
+        assert stored.endswith("later zandrokel left") and "called zandrokel" not in stored
         kinds = sorted(row.kind for row in session.scalars(select(TermList)))
         assert kinds.count("allow") == 1, "the allow entry stays for the mention still undone"

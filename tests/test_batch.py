@@ -27,6 +27,13 @@ from tests.conftest import REPO_ROOT, SAMPLE_DIR
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True)
+def _release_automatically(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about idempotency, resume and quarantine, so every transcript goes straight on
+    (QUALCODE_RELEASE=auto, inherited by the subprocesses); holding is tested in test_anonymise_release.py."""
+    monkeypatch.setenv("QUALCODE_RELEASE", "auto")
+
 #: A small mixed inbox: one file of each format keeps these tests quick; the demo test uses all samples.
 def _pick_samples(n_per_format: int = 1) -> list[Path]:
     chosen: dict[str, list[Path]] = {}

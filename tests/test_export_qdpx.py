@@ -308,7 +308,8 @@ def test_offsets_are_exact_for_any_text(sqlite_url: str, tmp_path: Path, data: s
     cuts = sorted(data.draw(st.sets(st.integers(1, len(text) - 1), max_size=6)) | {0, len(text)})
     digest = uuid.uuid4().hex * 2
     with session_scope(sqlite_url) as session:
-        row = Transcript(content_hash=digest, source_name="random.txt", format="txt", anonymised_text=text)
+        row = Transcript(content_hash=digest, source_name="random.txt", format="txt", anonymised_text=text,
+                         status="done")
         session.add(row)
         session.flush()
         for i, (start, end) in enumerate(itertools.pairwise(cuts)):

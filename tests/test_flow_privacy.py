@@ -83,6 +83,8 @@ def flow_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "QUALCODE_MODELS_DIR": str(root / "models"),
         "QUALCODE_KEY_FILE": str(root / "qualcode.key"),
         "QUALCODE_LOG_LEVEL": "DEBUG",
+        # About what the flow writes, not about holding: every sample goes through to the queue.
+        "QUALCODE_RELEASE": "auto",
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_LOGGING_LEVEL": "DEBUG",
     }

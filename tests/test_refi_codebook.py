@@ -118,3 +118,22 @@ def test_a_schema_never_reaches_the_network_or_expands_entities(tmp_path: Path, 
         validate_refi(qdc, entities)
     with pytest.raises(ExportError, match=r"missing\.xsd: cannot read the schema"):
         validate_qde(b"<Project/>", tmp_path / "missing.xsd")
+
+
+def test_deeply_nested_codes_are_refused_naming_the_file(tmp_path: Path) -> None:
+    """Issue 16: thousands of nested ``Code`` elements ended in a RecursionError; now a CodebookError
+    naming the file and the setting. A codebook nested within the limit still imports."""
+    def nested(depth: int) -> str:
+        codes = "".join(
+            f'<Code guid="00000000-0000-4000-8000-{i:012d}" name="level {i}" isCodable="true">' for i in range(depth)
+        )
+        return ('<?xml version="1.0"?><CodeBook xmlns="urn:QDA-XML:codebook:1.0"><Codes>'
+                + codes + "</Code>" * depth + "</Codes></CodeBook>")
+
+    deep = tmp_path / "deep.qdc"
+    deep.write_text(nested(5000), encoding="utf-8")
+    with pytest.raises(CodebookError, match=r"deep\.qdc: .*nested deeper than 200 \(setting max_xml_depth\)"):
+        import_refi_codebook(deep)
+    shallow = tmp_path / "shallow.qdc"
+    shallow.write_text(nested(4), encoding="utf-8")
+    assert len(import_refi_codebook(shallow).code_ids) >= 3

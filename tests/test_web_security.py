@@ -250,7 +250,8 @@ def test_every_lead_only_page_in_the_navigation_refuses_coders(client: TestClien
     client.cookies.clear()
     logged_in(client, "lead1")
     for link in lead_only:
-        assert client.get(link.href).status_code == 200, link.href
+        if link.visible_to("lead"):  # key-holder-only pages refuse a lead without the key (own tests)
+            assert client.get(link.href).status_code == 200, link.href
 
 
 def test_invalid_form_answers_with_field_names_never_the_values_sent(client: TestClient) -> None:

@@ -55,6 +55,7 @@ from pipeline.store.models import (
     Transcript,
     User,
 )
+from pipeline.store.visibility import released_segment
 
 Comparison = Literal["human_human", "human_model"]
 COMPARISONS: tuple[Comparison, ...] = ("human_human", "human_model")
@@ -107,7 +108,7 @@ def _completed_blind(session: Session, scope: Scope, segments: set[int] | None) 
     query = (
         select(ReviewItem.segment_id, User.username, ReviewItem.done_at)
         .join(User, User.id == ReviewItem.lease_owner)
-        .where(ReviewItem.kind == "blind", ReviewItem.status == "done")
+        .where(ReviewItem.kind == "blind", ReviewItem.status == "done", released_segment(ReviewItem.segment_id))
     )
     done: set[tuple[int, str]] = set()
     for segment_id, username, done_at in session.execute(query):
@@ -116,7 +117,7 @@ def _completed_blind(session: Session, scope: Scope, segments: set[int] | None) 
         if segments is None or segment_id in segments:
             done.add((int(segment_id), str(username)))
     orphan = select(Coding.segment_id, Coding.coder, Coding.created_at).where(
-        Coding.source == "blind", Coding.review_item_id.is_(None)
+        Coding.source == "blind", Coding.review_item_id.is_(None), released_segment(Coding.segment_id)
     )
     for segment_id, coder, created_at in session.execute(orphan):
         if scope.until is not None and created_at is not None and created_at > scope.until:
@@ -136,7 +137,9 @@ def blind_decisions(
     completed = _completed_blind(session, scope, segments)
     applied: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
     for segment_id, coder, code_key, is_applied in session.execute(
-        select(Coding.segment_id, Coding.coder, Coding.code_key, Coding.applied).where(Coding.source == "blind")
+        select(Coding.segment_id, Coding.coder, Coding.code_key, Coding.applied).where(
+            Coding.source == "blind", released_segment(Coding.segment_id)
+        )
     ):
         key = (int(segment_id), str(coder))
         if key in completed:
@@ -189,7 +192,7 @@ def model_decisions(
         Suggestion.model_version,
         Suggestion.created_at,
         Suggestion.id,
-    ).order_by(Suggestion.created_at, Suggestion.id)
+    ).where(released_segment(Suggestion.segment_id)).order_by(Suggestion.created_at, Suggestion.id)
     latest_version: dict[int, tuple[dt.datetime, str]] = {}
     rows = []
     for segment_id, code, proba, decision, version, created, _id in session.execute(query):
@@ -232,7 +235,7 @@ def human_decisions(
         segments = _segment_filter(session, scope)
         query = select(
             Coding.segment_id, Coding.code_key, Coding.coder, Coding.applied, Coding.source, Coding.updated_at
-        ).where(Coding.source.in_(others))
+        ).where(Coding.source.in_(others), released_segment(Coding.segment_id))
         for segment_id, code, coder, applied, source, updated in session.execute(query):
             if segments is not None and segment_id not in segments:
                 continue

@@ -28,7 +28,9 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from pipeline.anonymise.entities import ANALYSED_ENTITIES, placeholder_type, priority
 from pipeline.anonymise.gazetteers import Gazetteers, load_gazetteers, vocabulary
+from pipeline.anonymise.nicknames import NicknameIndex
 from pipeline.anonymise.pseudonyms import InMemoryPseudonymStore, PseudonymStore, surrogate_text
+from pipeline.anonymise.recognizers.candidates import Kind, is_country, is_product_name, shared_classifier
 from pipeline.anonymise.recognizers.ner import SPECIFIC_DATE
 from pipeline.anonymise.recognizers.tokens import GENERIC_WORDS, TITLES
 from pipeline.anonymise.terms import DenyList, TermMatcher, normalise_term, subtract_intervals
@@ -69,6 +71,17 @@ LOCAL_UNITS = frozenset(
         "LSCB",
     )
 )
+#: Head nouns of small local services and businesses (their names are quasi-identifiers); national
+#: bodies end in other heads (Board, Service, Office, Inspectorate, Agency) and stay readable.
+LOCAL_ORG_HEADS = frozenset(
+    (
+        "project", "projects", "centre", "center", "surgery", "practice", "fostering", "placements", "homes", "hub",
+        "club", "cafe", "café", "kebabs", "gym", "foyer", "hostel", "pharmacy", "nursery", "academy", "school",
+        "college", "church", "mosque", "chapel", "temple", "gurdwara", "takeaway", "shop", "bakery", "barbers",
+        "salon", "garage", "pub", "tavern", "inn", "primary", "infants", "juniors", "grammar", "trust",
+        "foundation", "charity",
+    )
+)
 _QUALIFIER = re.compile(r"(?<![\w'’-])([A-Z][a-z][\w'’-]*)[ \t]+$")
 #: Capitalised words that appear inside name-like spans but never identify anyone on their own.
 NEVER_NAMES = vocabulary()["never_names"]
@@ -79,10 +92,24 @@ _COUNCIL_DOMAIN = re.compile(r"(?:@|\.|//)([a-z]{4,})(?:-council|council)?\.gov\
 _POSSESSIVE = re.compile(r"['’]s?$")
 _EDGE_PUNCT = ' \t\n,;:!?"“”()[]{}<>'
 NER_RECOGNIZER = "InterviewSpacyRecognizer"
+RECALL_RECOGNIZER = "RecallFirstRecognizer"
+#: Recognisers whose trailing "'s" belongs to the name ("St Bede's" is a school, not Bede's something).
+KEEPS_POSSESSIVE = frozenset({"SaintNameRecognizer"})
+#: The year of a piece of legislation names no event: "Children Act 1989", "(Wales) Act 2014".
+_LEGISLATION_YEAR = re.compile(
+    r"\b(?:Act|Acts|Regulations|Order|Measure|Rules|Bill|Code)(?:\s*\([^)\n]{1,40}\))?,?\s+(?P<year>(?:18|19|20)\d{2})\b"
+)
 #: Characters of text per spaCy batch (see ``Anonymiser._batch_size``).
 BATCH_CHAR_BUDGET = 20_000
 #: Recognisers that report speaker labels; a label that is a role is not an identifier.
-LABEL_RECOGNIZERS = frozenset({"VoiceTagRecognizer", "LineLabelRecognizer"})
+LABEL_RECOGNIZERS = frozenset({"VoiceTagRecognizer", "LineLabelRecognizer", "SpeakerLabelRecognizer"})
+#: A common word ("Plan", "Tier") is never taken for a nickname, whatever name it could be cut from.
+COMMON_ZIPF = 3.5
+#: Words that make a nickname out of the name after them ("Big Pav", "Auntie M", "lil dev").
+NICKNAME_PREFIXES = frozenset(
+    {"big", "little", "lil", "auntie", "aunty", "uncle", "nanna", "nana", "princess", "baby", "young", "nurse"}
+)
+_LAST_WORD = re.compile(r"([^\W\d_][\w'’-]*)[ \t]+$")
 #: Pattern-matched identifiers: the allow-list never cuts into these ("uk" in an e-mail address).
 STRUCTURED_TYPES = frozenset(
     {"EMAIL", "URL", "HANDLE", "PHONE", "NHS_NUMBER", "NI_NUMBER", "POSTCODE", "CASE_REF", "ADDRESS"}
@@ -108,7 +135,7 @@ def _trim(text: str, det: Detection) -> Detection | None:
     while end > start and text[end - 1] in _EDGE_PUNCT:
         end -= 1
     match = re.search(r"['’]s$", text[start:end])
-    if match and end - start > 3:
+    if match and end - start > 3 and det.recognizer not in KEEPS_POSSESSIVE:
         end -= 2
     while end > start and text[end - 1] in _EDGE_PUNCT + "'’":
         end -= 1
@@ -157,6 +184,22 @@ def _inside(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
 def _all_names(surface: str, names: dict[str, bool]) -> bool:
     words = [_POSSESSIVE.sub("", w).casefold() for w in _WORD.findall(surface)]
     return bool(words) and all(w in names for w in words)
+
+
+def _with_nickname_prefix(text: str, dets: list[Detection]) -> list[Detection]:
+    """Extend a masked name over a nickname-making word before it: "Big [Pav]" -> "[Big Pav]".
+
+    "Big Pav" or "Auntie M" is what people call that person; leaving "Big" beside the placeholder tells a
+    reader the nickname's shape and, in a small community, who it is.
+    """
+    out = []
+    for det in dets:
+        if det.entity == "PERSON":
+            last = _LAST_WORD.search(text[max(0, det.start - 20) : det.start])
+            if last and last.group(1).casefold() in NICKNAME_PREFIXES:
+                det = Detection(det.start - len(last.group(0)), det.end, det.entity, det.score, det.recognizer)
+        out.append(det)
+    return merge_overlaps(out)
 
 
 def merge_overlaps(detections: Iterable[Detection]) -> list[Detection]:
@@ -293,10 +336,50 @@ class Anonymiser:
                 for r in found
                 if r.score >= self.min_score
             ]
+            dets = self._trust_ner(text, dets)
             dets.extend(Detection(s, e, entity, 1.0, "DenyList") for s, e, entity in self.deny.find(text))
             dets.extend(self._local_qualifiers(text))
             out.append(self._clean(text, dets))
         return out
+
+    def _trust_ner(self, text: str, dets: list[Detection]) -> list[Detection]:
+        """Keep a spaCy name or organisation only where one of its words could identify someone.
+
+        Why: the small NER model reads any capitalised phrase as an organisation or person ("the Integrated
+        Care Board", "Universal Credit", "CQC"), which masked the practice vocabulary the analysis codes.
+        A span made only of common words and acronyms names a thing, not a person or a local place; the
+        recall-first recogniser has already judged every word that could be a name (with its context),
+        so a span it flagged nothing in is dropped. Single-word places stay (a town is a quasi-identifier).
+        """
+        flagged = sorted((d.start, d.end) for d in dets if d.recognizer == RECALL_RECOGNIZER)
+        words = shared_classifier(self.gaz)
+        kept = []
+        for det in dets:
+            if det.recognizer != NER_RECOGNIZER or det.entity not in {"PERSON", "ORG", "PLACE"}:
+                kept.append(det)
+                continue
+            tokens = [_POSSESSIVE.sub("", w) for w in _WORD.findall(text[det.start : det.end])]
+            if det.entity == "PLACE" and len(tokens) == 1:
+                kept.append(det)
+                continue
+            kinds = [
+                Kind.SAFE
+                if is_product_name(w) or (w.isupper() and not (len(w) > 3 and words.classify(w)[0] is Kind.NAME))
+                else words.classify(w)[0]
+                for w in tokens
+            ]
+            initials = det.entity == "PERSON" and any(len(w.rstrip(".")) == 1 and w.isupper() for w in tokens)
+            if initials or any(k in (Kind.NAME, Kind.UNKNOWN) for k in kinds) or any(
+                s < det.end and det.start < e for s, e in flagged
+            ):
+                kept.append(det)
+            elif det.entity == "ORG" and tokens[-1].casefold() in LOCAL_ORG_HEADS and any(
+                w[:1].isupper() and not w.isupper() and w.casefold() not in STOP_WORDS for w in tokens[:-1]
+            ):
+                # "the Lighthouse Project", "Marsh Lane Medical Centre": a small local service is a
+                # quasi-identifier even when its name is made of common words; a person confirms it.
+                kept.append(Detection(det.start, det.end, det.entity, min(det.score, 0.55), det.recognizer))
+        return kept
 
     def _local_qualifiers(self, text: str) -> list[Detection]:
         """The capitalised word naming WHICH local team it is: "Northmere MASH", "Kirkfield Youth Offending Team".
@@ -323,7 +406,7 @@ class Anonymiser:
 
     def _clean(self, text: str, dets: Iterable[Detection]) -> list[Detection]:
         dets = _yield_to_patterns(text, list(dets))
-        protected = self.allow.intervals(text)
+        protected = sorted([*self.allow.intervals(text), *(m.span("year") for m in _LEGISLATION_YEAR.finditer(text))])
         deny_spans = {(d.start, d.end) for d in dets if d.recognizer == "DenyList"}
         kept: list[Detection] = []
         for det in dets:
@@ -367,7 +450,10 @@ class Anonymiser:
             known = folded in self.gaz.first_names or folded in self.gaz.surnames
             if not known and (folded in GENERIC_WORDS or folded in ROLE_WORDS or folded in NEVER_NAMES):
                 continue  # "Child T", "Case Review": the generic word is not the name
-            any_case = known or word.islower()
+            # A name that is also a word ("Holly") is masked in lower case only where the document itself
+            # wrote a name in lower case; "holly on the card" is a plant.
+            name_word = shared_classifier(self.gaz).classify(word)[0] is Kind.NAME_WORD
+            any_case = (known and not name_word) or word.islower()
             if folded in self.gaz.ambiguous_names:
                 any_case = False
             keys.append(_NameKey(folded, any_case))
@@ -388,6 +474,7 @@ class Anonymiser:
         names: dict[str, bool] = {}
         phrases: dict[str, str] = {}
         places: set[str] = set()
+        unknowns: set[str] = set()
         for surface in (known or {}).get("PERSON", ()):
             # Seeds from other documents: full names and gazetteer names only, so one misread single
             # word ("Government" as a person) cannot spread through a project.
@@ -407,15 +494,22 @@ class Anonymiser:
                         names[key.token] = names.get(key.token, False) or key.any_case
                 elif det.entity not in {"DATE", "AGE"} and " " in surface.strip() and len(surface) >= 6:
                     phrases.setdefault(surface.casefold(), det.entity)
-                elif det.entity == "PLACE" and _PLACE_WORD.fullmatch(surface) and surface.casefold() not in self.allow:
+                elif (
+                    det.entity == "PLACE"
+                    and _PLACE_WORD.fullmatch(surface)
+                    and surface.casefold() not in self.allow
+                    and not is_country(surface)
+                ):
                     places.add(surface.casefold())  # "Northmere" found once is Northmere everywhere
+                elif det.entity == "NAME" and _WORD.fullmatch(surface) and surface.casefold() not in self.allow:
+                    unknowns.add(surface.casefold())  # a rare proper noun, in any casing or position
                 elif det.entity in {"EMAIL", "URL"}:
                     # A council's domain names its area: "...@northmere.gov.uk" -> "Northmere".
                     places.update(m.casefold() for m in _COUNCIL_DOMAIN.findall(surface))
         for label in label_names:
             for key in self._name_keys(label):
                 names[key.token] = names.get(key.token, False) or key.any_case
-        if not names and not phrases and not places:
+        if not names and not phrases and not places and not unknowns:
             return
         # Names and places are single words: one pass over the words of a text with dict look-ups (a regex
         # alternation over a project's worth of names would cost time per character).
@@ -427,6 +521,9 @@ class Anonymiser:
             if phrases
             else None
         )
+        # Nicknames made from a name found here ("Hendo" from "Henderson", "Dazza" from "Darren").
+        words = shared_classifier(self.gaz)
+        nicknames = NicknameIndex(t for t in names if words.classify(t)[0] is not Kind.SAFE)
         for idx, text in enumerate(texts):
             extra: list[Detection] = []
             for m in _WORD.finditer(text):
@@ -439,6 +536,17 @@ class Anonymiser:
                     extra.append(Detection(m.start(), m.start() + len(word), "PERSON", 0.7, "NamePropagation"))
                 elif folded in places and word[0].isupper():
                     extra.append(Detection(m.start(), m.start() + len(word), "PLACE", 0.7, "EntityPropagation"))
+                elif folded in unknowns:
+                    extra.append(Detection(m.start(), m.start() + len(word), "NAME", 0.5, "EntityPropagation"))
+                elif len(nicknames) and not (
+                    words.classify(word)[0] is Kind.SAFE and words.lexicon.zipf(word) >= COMMON_ZIPF
+                ):
+                    before = text[: m.start()]
+                    last = _LAST_WORD.search(before[-40:])
+                    opening = not before.strip() or before.rstrip()[-1] in ".!?:\n"
+                    if nicknames.lookup(word, previous=last.group(1) if last else None, sentence_start=opening):
+                        # Doubtful by design: a key holder confirms a derived nickname.
+                        extra.append(Detection(m.start(), m.start() + len(word), "PERSON", 0.55, "NicknamePropagation"))
             if phrase_rx is not None:
                 for m in phrase_rx.finditer(text):
                     entity = phrases.get(m.group(1).casefold(), "PLACE")
@@ -447,7 +555,7 @@ class Anonymiser:
             # A known name that NER read as a place or organisation ("Did Marcus tell ...") is a person.
             covered = [
                 Detection(c.start, c.end, "PERSON", c.score, c.recognizer)
-                if c.entity in {"PLACE", "ORG"} and _all_names(text[c.start : c.end], names)
+                if c.entity in {"PLACE", "ORG", "NAME"} and _all_names(text[c.start : c.end], names)
                 else Detection(c.start, c.end, "PLACE", c.score, c.recognizer)
                 if c.entity == "ORG" and text[c.start : c.end].casefold() in places
                 else c
@@ -458,6 +566,7 @@ class Anonymiser:
             new = [d for d in extra if not _inside(d.start, d.end, spans)]
             if new:
                 per_text[idx] = self._clean(text, covered + new)
+            per_text[idx] = _with_nickname_prefix(text, per_text[idx])
 
     # ------------------------------------------------------------------------------------------------
     # pseudonymisation

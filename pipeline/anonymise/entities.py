@@ -19,6 +19,11 @@ PRESIDIO_TO_TYPE: dict[str, str] = {
     "UK_NHS": "NHS_NUMBER",
     "UK_NINO": "NI_NUMBER",
     "IP_ADDRESS": "URL",
+    # The recall-first recogniser's own names, so Presidio's de-duplication never folds its judgement
+    # into an NER result of the same span (the anonymiser reads which recogniser flagged a word).
+    "NAME_CANDIDATE": "PERSON",
+    "PLACE_CANDIDATE": "PLACE",
+    "UNKNOWN_CANDIDATE": "NAME",
 }
 
 #: Types the anonymiser replaces, most specific first: when detections overlap, the merged span takes
@@ -40,6 +45,7 @@ TYPE_PRIORITY: tuple[str, ...] = (
     "CASE_REF",
     "PLACE",
     "ORG",
+    "NAME",  # a rare proper noun no recogniser could type: a person, a place or a small organisation
     "IDENTIFIER",
 )
 _RANK = {name: i for i, name in enumerate(TYPE_PRIORITY)}
@@ -63,6 +69,9 @@ ANALYSED_ENTITIES: tuple[str, ...] = (
     "ORGANIZATION",
     "LOCATION",
     "IP_ADDRESS",
+    "NAME_CANDIDATE",
+    "PLACE_CANDIDATE",
+    "UNKNOWN_CANDIDATE",
 )
 
 

@@ -16,6 +16,7 @@ import hmac
 import logging
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,7 @@ class Keyring:
     def from_file(cls, path: Path) -> Keyring:
         if not path.exists():
             raise KeyMissingError(f"{path.name}: key file not found (create it with `qualcode key init`)")
+        owner_only(path, "key file")
         return cls(tuple(_parse_keys(path.read_text(encoding="ascii", errors="replace"), path.name)))
 
     def write(self, path: Path, *, exclusive: bool = False) -> None:
@@ -90,7 +92,7 @@ class Keyring:
         ``exclusive``: fail with ``FileExistsError`` if ``path`` exists, so two processes creating a
         project's first key can never both win (one key would then encrypt rows the file cannot open).
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(path.parent)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -159,6 +161,45 @@ class Keyring:
         return [
             hmac.new(self._lookup_key(k), normalised.encode("utf-8"), hashlib.sha256).hexdigest() for k in self.keys
         ]
+
+
+def private_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents owner-only (0700); leave existing folders alone.
+
+    Why: the key file is 0600, but a readable folder still lists it and its rotation temp files.
+    Existing folders may be shared on purpose (a home, ``/tmp``), so only what qualcode creates is set.
+    """
+    missing: list[Path] = []
+    current = folder
+    while not current.exists() and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for item in reversed(missing):
+        try:
+            item.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(item, 0o700)
+
+
+def owner_only(path: Path, what: str) -> None:
+    """Make an existing secret file owner-only (0600) if it is more open, and warn that it was.
+
+    Why warn: a key file readable by others may already have been copied; the warning says to rotate.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        try:
+            os.chmod(path, 0o600)
+        except OSError as exc:
+            log.warning("%s %s is readable by others (mode %o) and cannot be fixed (%s)", what, path.name, mode,
+                        type(exc).__name__)
+            return
+        log.warning("%s %s was readable by others (mode %o): now 0600; if others could read it, rotate the key",
+                    what, path.name, mode)
 
 
 def init_key_file(path: Path, *, overwrite: bool = False) -> Keyring:

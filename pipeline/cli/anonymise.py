@@ -3,8 +3,13 @@
     qualcode anonymise FILE_OR_FOLDER... --out DIR
     qualcode anonymise --input-jsonl IN.jsonl --output-jsonl OUT.jsonl
     qualcode anonymise review [--transcript ID] [--confirm EVENT_ID ...] [--undo EVENT_ID ...]
+    qualcode anonymise held --user KEYHOLDER
+    qualcode anonymise release ID [--force] --user KEYHOLDER
+    qualcode anonymise mask ID --start N --end M [--entity PERSON] --user KEYHOLDER
 
-The first two forms need no database; ``review`` works on the project database.
+The first two forms need no database; the others work on the project database. ``held``, ``release``
+and ``mask`` are for the signed-in key holder: a transcript with doubtful maskings is held until they
+decide it is safe for coders (``pipeline.anonymise.release``).
 """
 
 from __future__ import annotations
@@ -172,6 +177,108 @@ def review(
     for c in candidates:
         typer.echo(f"#{c.event_id}  transcript {c.transcript_id}  {c.placeholder}  {c.score:.2f}  {c.recognizer}")
         typer.echo(f"    {c.context}")
+
+
+def _key_holder(settings, user: str | None, password_stdin: bool):  # type: ignore[no-untyped-def]
+    """Sign ``user`` in and insist on the key holder (as ``review --restore`` does)."""
+    from pipeline.errors import PermissionDenied
+
+    if not user:
+        raise typer.BadParameter("this command is for the key holder: sign in with --user")
+    account = sign_in(settings.resolved_database_url, user, password_stdin)
+    if not account.is_key_holder:
+        raise PermissionDenied(f"{account.username} is not the project's key holder (qualcode user set --key-holder)")
+    return account
+
+
+_UserOption = typer.Option(None, "--user", "-u", help="Your account (the key holder).")
+
+
+@anonymise_app.command("held")
+def held(
+    user: str | None = _UserOption,
+    password_stdin: bool = PasswordStdinOption,
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """List transcripts held for anonymisation review (counts only), with the next command for each."""
+    from pipeline.anonymise.release import held_transcripts
+    from pipeline.store.db import ensure_schema, session_scope
+
+    settings = load_settings(config, database_url)
+    ensure_schema(settings)
+    _key_holder(settings, user, password_stdin)
+    with session_scope() as session:
+        rows = held_transcripts(session)
+    if not rows:
+        typer.echo("no transcripts are held")
+        return
+    for row in rows:
+        typer.echo(
+            f"transcript {row.transcript_id}  {row.name}  {row.doubtful} doubtful, {row.decided} decided, "
+            f"{row.replacements} maskings, {row.segments} segments"
+        )
+        if row.doubtful:
+            typer.echo(f"    next: qualcode anonymise review --transcript {row.transcript_id}  (then --confirm/--undo)")
+        else:
+            typer.echo(f"    next: qualcode anonymise release {row.transcript_id}")
+    typer.echo(f"{len(rows)} held; the web page /anonymisation shows each doubtful masking in its sentence")
+
+
+@anonymise_app.command("release")
+def release(
+    transcript_id: int = typer.Argument(..., help="The held transcript."),
+    force: bool = typer.Option(
+        False, "--force", help="Release although doubtful maskings are undecided (a lead's call; they stay listed)."
+    ),
+    user: str | None = _UserOption,
+    password_stdin: bool = PasswordStdinOption,
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Release a held transcript to coders: the next `qualcode run` embeds, scores and queues it."""
+    from pipeline.anonymise.release import may_force, release_transcript
+    from pipeline.errors import PermissionDenied
+    from pipeline.store.db import ensure_schema, session_scope
+
+    settings = load_settings(config, database_url)
+    ensure_schema(settings)
+    account = _key_holder(settings, user, password_stdin)
+    if force and not may_force(account.role):
+        raise PermissionDenied(
+            f"only a lead may release with undecided maskings ({account.username} is a {account.role})"
+        )
+    with session_scope(immediate=True) as session:
+        release_transcript(session, transcript_id, f"cli:{account.username}", force=force)
+    typer.echo(f"transcript {transcript_id} released; the next batch (qualcode run) embeds, scores and queues it")
+
+
+@anonymise_app.command("mask")
+def mask(
+    transcript_id: int = typer.Argument(..., help="The transcript."),
+    start: int = typer.Option(..., "--start", help="First character of the missed words (offset in the stored text)."),
+    end: int = typer.Option(..., "--end", help="One past the last character."),
+    entity: str = typer.Option("PERSON", "--entity", help="What the words are (PERSON, PLACE, SCHOOL, ...)."),
+    user: str | None = _UserOption,
+    password_stdin: bool = PasswordStdinOption,
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Mask words the anonymiser missed; they join the deny list so later transcripts mask them too."""
+    from pipeline.anonymise import load_keyring
+    from pipeline.anonymise.release import mask_missed
+    from pipeline.store.db import ensure_schema, session_scope
+
+    settings = load_settings(config, database_url)
+    ensure_schema(settings)
+    account = _key_holder(settings, user, password_stdin)
+    keyring = load_keyring(settings, create=False)
+    with session_scope(immediate=True) as session:
+        result = mask_missed(session, transcript_id, start, end, f"cli:{account.username}", entity.upper(),
+                             keyring=keyring, style=settings.pseudonym_style)
+    typer.echo(f"masked as {result.placeholder} (event #{result.event_id}); added to the deny list")
+    if result.other_mentions:
+        typer.echo(f"{result.other_mentions} more mention(s) of the same words in this transcript are not masked yet")
 
 
 def register(app: typer.Typer) -> None:

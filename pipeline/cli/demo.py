@@ -3,6 +3,11 @@
 Runs the real batch flow (Prefect) over ``data/sample/``, gives the demo lead and demo coder fresh
 passwords and prints them, then serves the review app. Run it twice: the second batch reports zero new
 files, because the flow is idempotent.
+
+The samples are synthetic (no real person in them), so after the batch the demo lead, who is the demo's
+key holder, releases every transcript the batch held for anonymisation review (audited as a forced
+release by ``demo-lead``) and a second batch embeds and queues them: the demo ends with a populated queue.
+A real project's key holder decides each doubtful masking first (``qualcode anonymise held``).
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from pipeline.store.db import ensure_schema
 SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
 #: Blind double-coding needs two coders, so the demo has a second one.
 EXTRA_DEMO_USERS = (("demo-coder-2", "coder"),)
+#: Holds the re-identification key in the demo (sees the anonymisation page, releases held transcripts).
+DEMO_KEY_HOLDER = "demo-lead"
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
     """Create the demo accounts, or give existing ones new passwords; returns (user, role, password)."""
-    from pipeline.review.accounts import DEMO_USERS, create_user, end_all_sessions, hash_password
+    from pipeline.review.accounts import DEMO_USERS, create_user, end_all_sessions, hash_password, update_user
 
     accounts = (*DEMO_USERS, *EXTRA_DEMO_USERS)
     from pipeline.store import audit, session_scope
@@ -45,7 +52,24 @@ def demo_logins() -> list[tuple[str, str, str]]:
                 end_all_sessions(session, user.id)
                 audit(session, "demo", "user.password_reset", "user", user.id)
             logins.append((username, role, password))
+        update_user(session, DEMO_KEY_HOLDER, key_holder=True, actor="demo")
     return logins
+
+
+def release_demo_sample() -> list[int]:
+    """Release every held transcript as the demo key holder (forced, audited); returns their ids.
+
+    Why forced: the samples are synthetic, so nothing in them can identify anyone; a real project decides
+    each doubtful masking before releasing (the release is refused until then).
+    """
+    from pipeline.anonymise.release import held_transcripts, release_transcript
+    from pipeline.store import session_scope
+
+    with session_scope(immediate=True) as session:
+        held = [row.transcript_id for row in held_transcripts(session)]
+        for transcript_id in held:
+            release_transcript(session, transcript_id, f"demo:{DEMO_KEY_HOLDER}", force=True)
+    return held
 
 
 def demo(
@@ -69,6 +93,16 @@ def demo(
     summary = run_once(inbox.resolve(), settings, use_prefect=True)
     if summary["files_done"] == 0:
         console.print("[green]No new files: everything in the inbox was processed by an earlier run.")
+    released = release_demo_sample()
+    if released:
+        console.rule("[bold]Releasing the held samples (synthetic data)")
+        console.print(
+            f"{len(released)} transcript(s) were held for anonymisation review. The samples are synthetic, so "
+            f"{DEMO_KEY_HOLDER} (the demo key holder) released them without deciding each doubtful masking "
+            "(audited as transcript.release, forced). A real project's key holder reviews them first: "
+            "qualcode anonymise held, or the Anonymisation page. Running the batch again to queue them:"
+        )
+        run_once(inbox.resolve(), settings, use_prefect=True)
     console.rule("[bold]Log-ins (demo accounts; new passwords each run)")
     for username, role, password in logins:
         console.print(f"  {role:<6} [bold]{username:<13}[/] password: [bold]{password}[/]")

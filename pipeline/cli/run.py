@@ -84,6 +84,7 @@ def _print_summary(summary, outcomes) -> None:  # type: ignore[no-untyped-def]
     table.add_row("already processed (skipped)", str(summary.files_skipped))
     table.add_row("quarantined", str(summary.files_quarantined))
     table.add_row("failed", str(summary.files_failed))
+    table.add_row("held for anonymisation review", str(summary.files_held))
     table.add_row("segments created", str(summary.segments_created))
     table.add_row("segments embedded", str(summary.segments_embedded))
     shown = ("applied", "queued", "dropped", "cold_start")
@@ -97,6 +98,8 @@ def _print_summary(summary, outcomes) -> None:  # type: ignore[no-untyped-def]
     for o in outcomes:
         if o["outcome"] in ("quarantined", "failed"):
             Console().print(f"[yellow]{o['outcome']}[/] {o['name']}: {o['reason']}")
+    if summary.held_message:  # plain echo: the command in it must not be wrapped across lines
+        typer.secho(f"held: {summary.held_message}", fg=typer.colors.YELLOW)
     for problem in summary.problems:
         Console().print(f"[red]problem[/] {escape(problem)}")
     for alert in summary.alerts:

@@ -83,12 +83,34 @@ def _read_xml_bytes(path: Path) -> bytes:
 
 def _parse(path: Path, data: bytes) -> ET.Element:
     try:
-        return DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise CodebookError(path, f"refused unsafe XML ({type(exc).__name__})") from None
     except ET.ParseError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else None
         raise CodebookError(path, f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})", line) from None
+    _check_depth(path, root)
+    return root
+
+
+def _check_depth(path: Path, root: ET.Element) -> None:
+    """Refuse elements nested deeper than ``max_xml_depth``, walking the tree without recursion.
+
+    Why: everything after parsing (the code tree, flattening, schema validation, ``tostring``) recurses
+    once per level, so a crafted file of a few thousand nested ``Code`` elements ended in a
+    ``RecursionError`` instead of a message naming the file. Real codebooks nest a handful of levels.
+    """
+    from pipeline.settings import get_settings
+
+    max_depth = get_settings().max_xml_depth
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > max_depth:
+            raise CodebookError(
+                path, f"XML elements nested deeper than {max_depth} (setting max_xml_depth); refused"
+            )
+        stack.extend((child, depth + 1) for child in element)
 
 
 @lru_cache(maxsize=4)

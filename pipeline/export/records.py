@@ -23,6 +23,7 @@ from pipeline.codebook import Codebook, load_codebook
 from pipeline.codebook.store import active_codebook
 from pipeline.errors import ExportError
 from pipeline.store.models import Coding, Segment, Transcript
+from pipeline.store.visibility import released, released_segment
 
 #: Every value ``Coding.source`` can take (see ``pipeline.store.models.Coding``).
 ALL_SOURCES: tuple[str, ...] = ("review", "manual", "blind", "import", "adjudication", "model")
@@ -88,7 +89,8 @@ class Filters:
 
 
 def list_sources(session: Session) -> list[SourceRecord]:
-    """Every transcript that has anonymised text, oldest first (quarantined and failed files have none)."""
+    """Every released transcript that has anonymised text, oldest first (quarantined and failed files have
+    none; a transcript held for anonymisation review is left out until the key holder releases it)."""
     rows = session.execute(
         select(
             Transcript.id,
@@ -100,15 +102,17 @@ def list_sources(session: Session) -> list[SourceRecord]:
             Transcript.interview_date,
             Transcript.created_at,
         )
-        .where(Transcript.anonymised_text.is_not(None))
+        .where(Transcript.anonymised_text.is_not(None), released(Transcript.id))
         .order_by(Transcript.id)
     )
     return [SourceRecord(*row) for row in rows]
 
 
 def source_text(session: Session, transcript_id: int) -> str:
-    """The anonymised text of one transcript (the only transcript text qualcode stores)."""
-    text = session.scalar(select(Transcript.anonymised_text).where(Transcript.id == transcript_id))
+    """The anonymised text of one released transcript (the only transcript text qualcode stores)."""
+    text = session.scalar(
+        select(Transcript.anonymised_text).where(Transcript.id == transcript_id, released(Transcript.id))
+    )
     return text or ""
 
 
@@ -133,7 +137,7 @@ def _codings_query(filters: Filters, *, applied_only: bool) -> Select[tuple[obje
             Coding.updated_at,
         )
         .join(Segment, Segment.id == Coding.segment_id)
-        .where(Coding.source.in_(filters.sources))
+        .where(Coding.source.in_(filters.sources), released(Segment.transcript_id))
         .order_by(
             Segment.transcript_id,
             Segment.start_char,
@@ -163,7 +167,9 @@ def latest_adjudications(session: Session, coders: Collection[str] | None = None
 
     The same rule the agreement module applies: when two leads resolved the same pair, the later one counts.
     """
-    query = select(Coding.segment_id, Coding.code_key, Coding.applied).where(Coding.source == ADJUDICATION)
+    query = select(Coding.segment_id, Coding.code_key, Coding.applied).where(
+        Coding.source == ADJUDICATION, released_segment(Coding.segment_id)
+    )
     if coders:
         query = query.where(Coding.coder.in_(sorted(coders)))
     rows = session.execute(query.order_by(Coding.updated_at, Coding.id))
@@ -176,7 +182,8 @@ def segment_texts(session: Session, segment_ids: Collection[int]) -> dict[int, s
     ids = sorted(segment_ids)
     for i in range(0, len(ids), 500):  # bounded IN lists for both backends
         chunk = ids[i : i + 500]
-        for segment_id, text in session.execute(select(Segment.id, Segment.text).where(Segment.id.in_(chunk))):
+        query = select(Segment.id, Segment.text).where(Segment.id.in_(chunk), released(Segment.transcript_id))
+        for segment_id, text in session.execute(query):
             out[int(segment_id)] = text
     return out
 

@@ -69,6 +69,7 @@ from pipeline.export.records import (
 )
 from pipeline.store.audit import audit
 from pipeline.store.models import Coding, Segment, Transcript
+from pipeline.store.visibility import released_segment
 
 Level = Literal["coding", "segment", "agreement"]
 LEVELS: tuple[Level, ...] = ("coding", "segment", "agreement")
@@ -262,7 +263,9 @@ def consensus(votes: dict[str, int]) -> int | None:
 def _model_votes(session: Session, filters: Filters) -> dict[tuple[int, str], int]:
     if "model" not in filters.sources:
         return {}
-    query = select(Coding.segment_id, Coding.code_key, Coding.applied).where(Coding.source == "model")
+    query = select(Coding.segment_id, Coding.code_key, Coding.applied).where(
+        Coding.source == "model", released_segment(Coding.segment_id)
+    )
     if filters.coders is not None:
         query = query.where(Coding.coder.in_(sorted(filters.coders)))
     out: dict[tuple[int, str], int] = {}

@@ -15,12 +15,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pipeline.errors import InputFileError
+from pipeline.ingest.paths import read_small_regular
+from pipeline.settings import Settings
 
 SIDECAR_SUFFIX = ".meta.yaml"
 FOLDER_METADATA = "metadata.csv"
@@ -38,15 +41,14 @@ def is_sidecar(path: Path) -> bool:
     return name.endswith((SIDECAR_SUFFIX, ".meta.yml")) or name == FOLDER_METADATA
 
 
-def _read_small(transcript: Path, sidecar: Path) -> str:
+def _read_small(transcript: Path, sidecar: Path, settings: Settings | None) -> str:
+    """A sidecar's text, opened like a transcript: a link, FIFO or the key file is refused, never read."""
     try:
-        if sidecar.stat().st_size > _MAX_SIDECAR_BYTES:
-            raise InputFileError(transcript, f"metadata {sidecar.name} is larger than 1 MB")
-        return sidecar.read_bytes().decode("utf-8-sig")
+        return read_small_regular(sidecar, _MAX_SIDECAR_BYTES, settings).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputFileError(transcript, f"metadata {sidecar.name} is not UTF-8") from None
-    except OSError as exc:
-        raise InputFileError(transcript, f"metadata {sidecar.name} cannot be read ({type(exc).__name__})") from None
+    except InputFileError as exc:
+        raise InputFileError(transcript, f"metadata {sidecar.name}: {exc.reason}") from None
 
 
 def _clean_value(transcript: Path, where: str, key: str, value: Any) -> Any:
@@ -80,8 +82,8 @@ def _clean_value(transcript: Path, where: str, key: str, value: Any) -> Any:
     raise InputFileError(transcript, f"metadata {where}: {key} must be a plain value (text, number or date)")
 
 
-def _from_yaml(transcript: Path, sidecar: Path) -> dict[str, Any]:
-    text = _read_small(transcript, sidecar)
+def _from_yaml(transcript: Path, sidecar: Path, settings: Settings | None = None) -> dict[str, Any]:
+    text = _read_small(transcript, sidecar, settings)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -109,8 +111,8 @@ def _from_yaml(transcript: Path, sidecar: Path) -> dict[str, Any]:
     return result
 
 
-def _from_csv(transcript: Path, table: Path) -> dict[str, Any]:
-    text = _read_small(transcript, table)
+def _from_csv(transcript: Path, table: Path, settings: Settings | None = None) -> dict[str, Any]:
+    text = _read_small(transcript, table, settings)
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         fields = [name.strip() for name in reader.fieldnames or []]
@@ -138,18 +140,19 @@ def _from_csv(transcript: Path, table: Path) -> dict[str, Any]:
     return {k: v for k, v in (found or {}).items() if v is not None}
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
+def read_metadata(path: Path, settings: Settings | None = None) -> dict[str, Any]:
     """Metadata for one transcript from its folder's ``metadata.csv`` and its own ``.meta.yaml``.
 
     Returns ``{}`` when there is no sidecar. Raises ``InputFileError`` (on the transcript's path, so the
-    batch quarantines it with its sidecar) naming the sidecar and line or row when one is invalid.
+    batch quarantines it with its sidecar) naming the sidecar and line or row when one is invalid. A
+    sidecar that is a symbolic link (or FIFO, device, hard link, the key file) is refused, never read.
     """
     metadata: dict[str, Any] = {}
     table = path.parent / FOLDER_METADATA
-    if table.is_file():
-        metadata.update(_from_csv(path, table))
+    if os.path.lexists(table):  # lexists: a link is not skipped as missing, it is refused
+        metadata.update(_from_csv(path, table, settings))
     for candidate in (sidecar_path(path), path.with_name(path.stem + ".meta.yml")):
-        if candidate.is_file():
-            metadata.update(_from_yaml(path, candidate))
+        if os.path.lexists(candidate):
+            metadata.update(_from_yaml(path, candidate, settings))
             break
     return metadata

@@ -23,6 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from pipeline.errors import InputFileError
+from pipeline.ingest.limits import check_text
 from pipeline.ingest.speakers import accepted_labels, match_label
 from pipeline.ingest.text import COMMENT_LINE as _COMMENT
 from pipeline.ingest.text import parse_lines
@@ -209,6 +210,7 @@ def read_pdf(path: Path, data: bytes, settings: Settings) -> ReadResult:
     """Paragraphs of the text layer as turns (with speakers for a transcript); leading ``#`` lines are header."""
     reader = _open(path, data)
     pages = _page_lines(path, reader)
+    check_text(path, "\n".join(line.text for page in pages for line in page), settings)
     chars = sum(len(line.text.strip()) for page in pages for line in page)
     if chars < _MIN_CHARS_PER_PAGE * len(pages) and chars < 200:
         raise InputFileError(path, "no text layer (a scanned PDF?); OCR it first")

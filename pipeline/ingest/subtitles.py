@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import InputFileError
+from pipeline.ingest.limits import check_text
 from pipeline.ingest.speakers import accepted_labels, match_label
 from pipeline.ingest.text import decode_text
 from pipeline.ingest.types import RawTurn, ReadResult
@@ -137,6 +138,7 @@ def _merge(cues: list[_Cue]) -> list[RawTurn]:
 
 def _read(path: Path, data: bytes, settings: Settings, fmt: str) -> ReadResult:
     text = decode_text(data, path)
+    check_text(path, text, settings)
     cues, header = _parse(path, text, fmt)
     _apply_name_prefixes(cues, settings)
     # Multi-line cue text reads as one utterance.

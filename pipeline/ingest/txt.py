@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.ingest.limits import check_text
 from pipeline.ingest.text import decode_text, parse_lines
 from pipeline.ingest.types import ReadResult
 from pipeline.settings import Settings
@@ -15,4 +16,6 @@ from pipeline.settings import Settings
 
 def read_txt(path: Path, data: bytes, settings: Settings) -> ReadResult:
     """Decode (UTF-8, BOM-marked Unicode, or a confident guess) and split into turns."""
-    return parse_lines(decode_text(data, path).split("\n"), settings)
+    text = decode_text(data, path)
+    check_text(path, text, settings)  # before the (per-line) parsing, which a huge file would make slow
+    return parse_lines(text.split("\n"), settings)

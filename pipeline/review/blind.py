@@ -29,6 +29,7 @@ from pipeline.review.catalogue import load_catalogue
 from pipeline.settings import Settings
 from pipeline.store.audit import audit
 from pipeline.store.models import ReviewItem, Segment, Suggestion, Transcript, User, utcnow
+from pipeline.store.visibility import released
 
 CODERS_PER_SEGMENT = 2
 
@@ -38,11 +39,12 @@ def _stable_rank(*parts: object) -> str:
 
 
 def codable_segments(session: Session) -> list[tuple[int, int]]:
-    """(segment id, transcript id) of every segment a person should code (imports excluded)."""
+    """(segment id, transcript id) of every segment a person should code (imports and transcripts held for
+    anonymisation review excluded: a held transcript neither joins the sample nor counts towards it)."""
     rows = session.execute(
         select(Segment.id, Segment.transcript_id)
         .join(Transcript, Transcript.id == Segment.transcript_id)
-        .where(Segment.codable.is_(True), Transcript.kind != "import")
+        .where(Segment.codable.is_(True), Transcript.kind != "import", released(Segment.transcript_id))
         .order_by(Segment.id)
     )
     return [(int(a), int(b)) for a, b in rows]

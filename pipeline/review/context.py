@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from pipeline.embed import load_vectors
 from pipeline.review.catalogue import Catalogue, CodeInfo
 from pipeline.store.models import Coding, ReviewItem, Segment, Suggestion, Transcript, Turn
+from pipeline.store.visibility import released
 
 #: How many coded segments are compared against (most recent first) when finding similar ones.
 SIMILAR_CANDIDATES = 400
@@ -151,6 +152,7 @@ def similar_coded_segments(
             Coding.source != "blind",
             Segment.id != segment.id,
             ~pending_blind,
+            released(Segment.transcript_id),
         )
         .order_by(Coding.updated_at.desc())
         .limit(SIMILAR_CANDIDATES)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from pipeline.settings import Settings
 from pipeline.store.models import ReviewItem, Suggestion, utcnow
+from pipeline.store.visibility import released_segment
 
 
 class Reviewer(Protocol):
@@ -71,7 +72,7 @@ def enqueue_suggestions(session: Session) -> int:
     has_item = exists().where(ReviewItem.suggestion_id == Suggestion.id, ReviewItem.kind == "review")
     rows = session.execute(
         select(Suggestion.id, Suggestion.segment_id, Suggestion.priority, Suggestion.group_key).where(
-            Suggestion.status == "queued", ~has_item
+            Suggestion.status == "queued", ~has_item, released_segment(Suggestion.segment_id)
         )
     ).all()
     if rows:
@@ -104,7 +105,8 @@ def withdraw_stale_items(session: Session) -> int:
 
 
 def eligible_for(reviewer: Reviewer, now: dt.datetime) -> ColumnElement[bool]:
-    """SQL condition: items this reviewer may be handed now (assignment, availability, blindness)."""
+    """SQL condition: items this reviewer may be handed now (assignment, availability, blindness, and the
+    segment's transcript released from anonymisation review)."""
     blind = aliased(ReviewItem)
     pending_blind_same_segment = (
         exists()
@@ -122,6 +124,7 @@ def eligible_for(reviewer: Reviewer, now: dt.datetime) -> ColumnElement[bool]:
         .correlate(ReviewItem)
     )
     return and_(
+        released_segment(ReviewItem.segment_id),
         or_(
             ReviewItem.status.in_(("open", "skipped")),
             and_(ReviewItem.status == "leased", ReviewItem.lease_expires_at <= now),

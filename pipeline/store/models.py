@@ -70,6 +70,11 @@ class Batch(Base):
     files_skipped: Mapped[int] = mapped_column(Integer, default=0)
     segments_created: Mapped[int] = mapped_column(Integer, default=0)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    #: The process running it, "host:pid:process start" (migration 0005): the next run marks a ``running``
+    #: batch whose process is gone as ``failed`` instead of leaving it ``running`` forever.
+    owner: Mapped[str | None] = mapped_column(String(300))
+    #: Why it failed, or what its last steps could not do (text-free: types, counts, settings).
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class Transcript(Base):
@@ -87,6 +92,7 @@ class Transcript(Base):
     interview_date: Mapped[dt.date | None] = mapped_column()
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # received -> anonymised -> segmented -> embedded -> suggested -> done ; quarantined ; failed
+    # held: stored anonymised, awaiting anonymisation review (coders never see it; store/visibility.py)
     status: Mapped[str] = mapped_column(String(20), default="received", index=True)
     error: Mapped[str | None] = mapped_column(Text)
     anonymised_text: Mapped[str | None] = mapped_column(Text)

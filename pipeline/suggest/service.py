@@ -41,6 +41,7 @@ from pipeline.settings import Settings, get_settings
 from pipeline.store.audit import audit
 from pipeline.store.db import lock_writes
 from pipeline.store.models import Coding, ModelVersion, ReviewItem, Segment, Suggestion, Transcript, utcnow
+from pipeline.store.visibility import released, released_segment
 from pipeline.suggest.coldstart import ColdStartScorer
 from pipeline.suggest.examples import ExampleSet
 from pipeline.suggest.labels import (
@@ -416,7 +417,11 @@ def suggest_for_segments(
         s
         for start in range(0, len(segment_ids), 500)
         for s in session.scalars(
-            select(Segment).where(Segment.id.in_(list(segment_ids)[start : start + 500]), Segment.codable.is_(True))
+            select(Segment).where(
+                Segment.id.in_(list(segment_ids)[start : start + 500]),
+                Segment.codable.is_(True),
+                released(Segment.transcript_id),  # nothing is suggested (so queued) from a held transcript
+            )
         )
     ]
     segments.sort(key=lambda s: s.id)
@@ -654,7 +659,8 @@ def _queued_near_duplicates(
 # Retraining
 # --------------------------------------------------------------------------------------------------
 def human_decisions(session: Session, codes: Sequence[str]) -> list[HumanDecision]:
-    """Every human Coding row on the given codes, as decisions keyed by segment id."""
+    """Every human Coding row on the given codes, as decisions keyed by segment id (released transcripts
+    only: a model must not learn from text held for anonymisation review)."""
     rows = session.execute(
         select(
             Coding.segment_id,
@@ -664,7 +670,9 @@ def human_decisions(session: Session, codes: Sequence[str]) -> list[HumanDecisio
             Coding.source,
             Coding.updated_at,
             Coding.id,
-        ).where(Coding.source.in_(HUMAN_SOURCES), Coding.code_key.in_(list(codes)))
+        ).where(
+            Coding.source.in_(HUMAN_SOURCES), Coding.code_key.in_(list(codes)), released_segment(Coding.segment_id)
+        )
     ).tuples()
     return [
         HumanDecision(unit=seg, code=code, coder=coder, applied=bool(applied), source=source, at=at, order=rid)
@@ -679,7 +687,11 @@ def new_decisions_since_active_model(session: Session) -> int:
     model row was written: decisions made while the model was training are not in it and must count.
     """
     row = active_model_row(session)
-    query = select(func.count()).select_from(Coding).where(Coding.source.in_(HUMAN_SOURCES))
+    query = (
+        select(func.count())
+        .select_from(Coding)
+        .where(Coding.source.in_(HUMAN_SOURCES), released_segment(Coding.segment_id))
+    )
     if row is not None:
         query = query.where(Coding.updated_at > _labels_as_of(row))
     return int(session.scalar(query) or 0)
@@ -743,7 +755,11 @@ def embed_labelled_segments(session: Session, settings: Settings | None = None) 
     all and keep the web app and the batch waiting).
     """
     settings = settings or get_settings()
-    ids = session.scalars(select(Coding.segment_id).where(Coding.source.in_(HUMAN_SOURCES)).distinct()).all()
+    ids = session.scalars(
+        select(Coding.segment_id)
+        .where(Coding.source.in_(HUMAN_SOURCES), released_segment(Coding.segment_id))
+        .distinct()
+    ).all()
     segments = _segments(session, ids)
     _, new = embed_texts_cached(session, [segments[i].text for i in sorted(segments)], get_embedder(settings))
     return new

@@ -21,10 +21,12 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.errors import AuthError, ConflictError, PermissionDenied, ReviewError
 from pipeline.settings import Settings, get_settings
+from pipeline.store.db import WRITE_RETRY_AFTER_SECONDS, is_lock_contention
 from pipeline.web import views
 from pipeline.web.auth import LoginRateLimiter, LoginRequired, csrf_protect, login_redirect_target
 from pipeline.web.nav import NavLink
@@ -128,15 +130,34 @@ def _install_error_handlers(app: FastAPI) -> None:
     for error_type, status in ERROR_STATUS.items():
         app.add_exception_handler(error_type, _answer_with(status))
 
+    @app.exception_handler(OperationalError)
+    async def _database_busy(request: Request, exc: OperationalError) -> Response:
+        # A writer that waited its full share (store.db.begin_write) for a lock the batch or another
+        # coder held: nothing was saved, and trying again shortly will work. 503 + Retry-After says so
+        # (review.js retries the decision by itself and keeps the coder's choice on the page); a 500
+        # would say the server is broken. Other operational errors are unexpected.
+        if not is_lock_contention(exc):
+            logger.error("database error in %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return _with_security_headers(_error_page(request, 500, "something went wrong; the error was logged"))
+        logger.warning("database busy in %s %s: answered 503", request.method, request.url.path)
+        return _with_security_headers(_error_page(
+            request, 503, "The database is busy (a batch is writing). Nothing was saved; trying again shortly.",
+            {"Retry-After": str(WRITE_RETRY_AFTER_SECONDS)},
+        ))
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Runs outside the header middleware (Starlette's outermost error layer), so the page sets the
         # security headers itself; the exception's text (it may quote data) never reaches the browser.
-        response = _error_page(request, 500, "something went wrong; the error was logged")
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return _with_security_headers(_error_page(request, 500, "something went wrong; the error was logged"))
+
+
+def _with_security_headers(response: Response) -> Response:
+    """Headers the middleware would have set (error handlers for ``Exception`` run outside it)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _answer_with(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:

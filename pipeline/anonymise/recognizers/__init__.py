@@ -7,15 +7,18 @@ from presidio_analyzer import EntityRecognizer
 from presidio_analyzer.predefined_recognizers import IpRecognizer
 
 from pipeline.anonymise.gazetteers import Gazetteers
+from pipeline.anonymise.recognizers.candidates import RecallFirstRecognizer
 from pipeline.anonymise.recognizers.ner import InterviewSpacyRecognizer
 from pipeline.anonymise.recognizers.patterns import (
     AgeRecognizer,
+    AnyEmailRecognizer,
     CaseReferenceRecognizer,
     LineLabelRecognizer,
     NationalInsuranceRecognizer,
     NhsNumberRecognizer,
     OfflineEmailRecognizer,
     PostcodeRecognizer,
+    SaintNameRecognizer,
     SocialHandleRecognizer,
     SpecificDateRecognizer,
     TitledNamePatternRecognizer,
@@ -24,6 +27,8 @@ from pipeline.anonymise.recognizers.patterns import (
     WebAddressRecognizer,
     nhs_checksum_ok,
 )
+from pipeline.anonymise.recognizers.spoken import spoken_recognizers
+from pipeline.anonymise.recognizers.structure import structure_recognizers
 from pipeline.anonymise.recognizers.tokens import (
     ContextNameRecognizer,
     FirstNameRecognizer,
@@ -37,6 +42,7 @@ from pipeline.anonymise.recognizers.tokens import (
 
 __all__ = [
     "AgeRecognizer",
+    "AnyEmailRecognizer",
     "CaseReferenceRecognizer",
     "ContextNameRecognizer",
     "FirstNameRecognizer",
@@ -49,6 +55,8 @@ __all__ = [
     "PlaceGazetteerRecognizer",
     "PlaceOfWorshipRecognizer",
     "PostcodeRecognizer",
+    "RecallFirstRecognizer",
+    "SaintNameRecognizer",
     "SchoolRecognizer",
     "SocialHandleRecognizer",
     "SpecificDateRecognizer",
@@ -72,21 +80,25 @@ def default_recognizers(gazetteers: Gazetteers) -> list[EntityRecognizer]:
         PostcodeRecognizer(),
         UkPhoneRecognizer(),
         OfflineEmailRecognizer(),
+        AnyEmailRecognizer(),
         WebAddressRecognizer(),
         IpRecognizer(),
         SocialHandleRecognizer(),
         VoiceTagRecognizer(),
         LineLabelRecognizer(),
         TitledNamePatternRecognizer(),
+        SaintNameRecognizer(),
         CaseReferenceRecognizer(),
         AgeRecognizer(),
         SpecificDateRecognizer(),
         FirstNameRecognizer(gazetteers),
-        ContextNameRecognizer(gazetteers),
         TitleNameRecognizer(gazetteers),
         InitialsRecognizer(gazetteers),
         PlaceGazetteerRecognizer(gazetteers),
         SchoolRecognizer(gazetteers),
         PlaceOfWorshipRecognizer(gazetteers),
         StreetAddressRecognizer(gazetteers),
+        RecallFirstRecognizer(gazetteers),
+        *spoken_recognizers(),
+        *structure_recognizers(gazetteers),
     ]

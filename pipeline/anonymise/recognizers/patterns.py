@@ -251,6 +251,17 @@ class GroupPatternRecognizer(LocalRecognizer):
         return results
 
 
+class AnyEmailRecognizer(GroupPatternRecognizer):
+    """Anything shaped like an e-mail address, whatever its domain ("j.bloggs@nhs.example", an intranet).
+
+    Fail safe: the validated recogniser above scores real domains high; an address on a domain the
+    public-suffix list does not know is still somebody's address, masked with a doubtful score.
+    """
+
+    ENTITY = "EMAIL_ADDRESS"
+    PATTERNS = (("any e-mail", r"(?<![\w.+-])[\w.+-]*\w@[\w-]+(?:\.[\w-]+)+", 0.55),)
+
+
 _NAME_PART = r"(?:[A-Z]\.(?:[-‑][A-Z]\.)*|[A-Z][\w'’‑-]*\w)"
 
 
@@ -269,6 +280,35 @@ class TitledNamePatternRecognizer(GroupPatternRecognizer):
         ("judge", r"\b[A-Z][a-z]+(?:[-‑][A-Z][a-z]+)?\s(?:LJ|LCJ|J)(?![\w.])", 0.6),
         ("quoted letter", r"(?<=[“\"‘'])[A-Z]\.?(?=[”\"’'])", 0.6),
     )
+
+
+class SaintNameRecognizer(LocalRecognizer):
+    """Schools, churches and hospices named after a saint: "St Bede's", "st cuthbert's", "St Aidan's C of E
+    Primary". The saint's name is a first name, so without this only the name would be masked and the
+    rest ("St [PERSON_2]'s C of E Primary") would still point at one school in one parish.
+    """
+
+    _PATTERN = re.compile(
+        r"(?i)\b(?:st\.?|saint)\s+[a-z][\w-]+(?:\s+(?:and|&)\s+(?:st\.?\s+)?[a-z][\w-]+)?['’]s"
+        r"(?P<tail>(?:\s+(?:c\s+of\s+e|ce|rc|catholic|church\s+of\s+england|methodist|community|infant|infants|"
+        r"junior|juniors|primary|secondary|high|school|academy|college|nursery|church|hospice|hall|centre))*)"
+    )
+    _SCHOOL = re.compile(r"(?i)infant|junior|primary|secondary|high|school|academy|college|nursery")
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["SCHOOL", "PLACE_OF_WORSHIP"], name=type(self).__name__)
+
+    def load(self) -> None:
+        """Compiled at import; nothing to load."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        found = []
+        for match in self._PATTERN.finditer(text):
+            entity = "SCHOOL" if self._SCHOOL.search(match.group("tail")) else "PLACE_OF_WORSHIP"
+            found.append(_result(entity, match.start(), match.end(), 0.7, self))
+        return found
 
 
 class LineLabelRecognizer(GroupPatternRecognizer):

@@ -94,11 +94,14 @@ class Tok:
     read each token several times, so copying the attributes once per document is far cheaper.
     """
 
-    __slots__ = ("idx", "is_alpha", "is_lower", "is_punct", "is_space", "is_stop", "like_num", "lower_", "pos_", "text")
+    __slots__ = (
+        "idx", "is_alpha", "is_lower", "is_punct", "is_space", "is_stop", "like_num", "lower_", "pos_", "tag_", "text"
+    )
 
     def __init__(self, token: Token) -> None:
         self.text: str = token.text
         self.lower_: str = token.lower_
+        self.tag_: str = token.tag_
         self.pos_: str = token.pos_ or coarse_pos(token.tag_)
         self.idx: int = token.idx
         self.is_alpha: bool = token.is_alpha
@@ -191,13 +194,16 @@ class _TokenRecognizer(LocalRecognizer):
 class FirstNameRecognizer(_TokenRecognizer):
     """First names from the gazetteer in any casing, extended over a following surname.
 
-    Names that are ordinary words ("Will", "Rose") count only when capitalised mid-sentence, or after a
-    relation word ("her lad will"). In all-lower-case text every unambiguous gazetteer name counts.
+    Names that are also ordinary words ("Will", "Rose", "holly") are left to the recall-first recogniser
+    (``candidates.py``), which reads their context; in all-lower-case text every other gazetteer name counts.
     """
 
     ENTITY = "PERSON"
 
     def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:
+        from pipeline.anonymise.recognizers.candidates import Kind, shared_classifier
+
+        words = shared_classifier(self.gaz)
         lower_doc = doc.lower_doc
         n = len(doc)
         i = 0
@@ -206,20 +212,15 @@ class FirstNameRecognizer(_TokenRecognizer):
             folded = tok.lower_
             score = 0.0
             prev = doc[i - 1].lower_ if i > 0 else ""
-            if folded in self.gaz.first_names and tok.is_alpha:
+            if tok.is_alpha and words.classify(tok.text)[0] is Kind.NAME_WORD:
+                pass  # the recall-first recogniser judges names that are also words
+            elif folded in self.gaz.first_names and tok.is_alpha:
                 if tok.text[0].isupper() or lower_doc:
                     score = 0.8
                 elif prev in RELATION_WORDS or tok.pos_ == "PROPN":
                     score = 0.75
                 else:
                     score = 0.6
-            elif folded in self.gaz.ambiguous_names and tok.is_alpha:
-                if _next_to_number(doc, i):
-                    pass  # "3 May 2019", "June 12th": a date, not a name
-                elif tok.text[0].isupper() and not is_sentence_start(doc, i) and tok.pos_ == "PROPN":
-                    score = 0.6
-                elif prev in RELATION_WORDS and (tok.pos_ in NAME_POS or tok.text[0].isupper()):
-                    score = 0.55
             if score == 0.0:
                 i += 1
                 continue

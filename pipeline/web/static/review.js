@@ -204,6 +204,45 @@
     return !!path && /\/renew$/.test(path);
   }
 
+  // 503 + Retry-After: the database was busy (a batch writing) and nothing was saved. htmx leaves the
+  // form as it was (no swap on errors), so the coder's choice is still on the page; the decision is sent
+  // again by itself after the server's Retry-After, a few times, with the same button.
+  var MAX_BUSY_RETRIES = 5;
+  var busyRetries = 0;
+  var lastSubmitter = null;
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("#review-panel button[type=submit], #review-panel button:not([type])");
+    if (button) { lastSubmitter = button; }
+  }, true);
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (!xhr || xhr.status !== 503 || isHeartbeat(event)) { return; }
+    var button = lastSubmitter;
+    if (!button || !document.body.contains(button) || busyRetries >= MAX_BUSY_RETRIES) {
+      busyRetries = 0;
+      return;  // app.js shows the server's message; the choice stays on the page for a manual retry
+    }
+    busyRetries += 1;
+    var seconds = parseInt(xhr.getResponseHeader("Retry-After") || "5", 10);
+    if (!(seconds > 0)) { seconds = 5; }
+    var region = document.getElementById("flashes");
+    if (region) {
+      var box = document.createElement("div");
+      box.className = "alert alert-error";
+      box.setAttribute("role", "status");
+      box.textContent = "The database is busy: your choice is kept and will be sent again in " + seconds +
+        " s (attempt " + busyRetries + " of " + MAX_BUSY_RETRIES + ").";
+      setTimeout(function () { region.replaceChildren(box); }, 0);  // after app.js wrote the error
+    }
+    setTimeout(function () {
+      if (document.body.contains(button) && !button.disabled) { button.click(); }
+    }, seconds * 1000);
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target && event.target.id === "review-panel") { busyRetries = 0; }
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (isHeartbeat(event)) {
       if (Date.now() - lastActivity > IDLE_MS) { event.preventDefault(); }

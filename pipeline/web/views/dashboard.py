@@ -16,7 +16,7 @@ The view only parses, calls ``pipeline.agreement`` and renders; CSRF is enforced
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -35,6 +35,7 @@ from pipeline.store.models import Segment
 from pipeline.web.auth import CurrentUser, require_role
 from pipeline.web.deps import DB, db_url
 from pipeline.web.nav import NavLink
+from pipeline.web.params import Id, id_form
 from pipeline.web.templating import flash
 from pipeline.web.templating import render as render_page
 
@@ -67,7 +68,7 @@ def dashboard(
     db: DB,
     user: CurrentUser = LeadUser,
     comparison: ComparisonParam = "human_human",
-    batch: int | None = Query(None, description="Only segments of this transcript batch."),
+    batch: Annotated[Id | None, Query(description="Only segments of this transcript batch.")] = None,
 ) -> Response:
     settings = _settings(request)
     overview = build_overview(db, settings, comparison, batch_id=batch)
@@ -165,7 +166,7 @@ def theme_page(
 def adjudicate_view(
     request: Request,
     user: CurrentUser = LeadUser,
-    segment_id: int = Form(...),
+    segment_id: int = id_form(),
     code: str = Form(..., max_length=100),
     applied: Literal["1", "0"] = Form(...),
     note: str = Form("", max_length=2000),

@@ -33,8 +33,10 @@ from pipeline.review.queue import QueueStats, lease_next, queue_stats, renew_lea
 from pipeline.settings import Settings
 from pipeline.store.db import session_scope
 from pipeline.store.models import Coding, ReviewItem, User
+from pipeline.store.visibility import released_segment
 from pipeline.web.auth import CurrentUser, current_user
 from pipeline.web.nav import NavLink
+from pipeline.web.params import Id, count_form
 from pipeline.web.templating import render
 
 router = APIRouter()
@@ -129,7 +131,7 @@ def review_page(request: Request, user: CurrentUser = Depends(current_user)) -> 
 
 
 @router.get("/review/items/{item_id}")
-def review_item(item_id: int, request: Request, user: CurrentUser = Depends(current_user)) -> Response:
+def review_item(item_id: Id, request: Request, user: CurrentUser = Depends(current_user)) -> Response:
     """Re-open an item you hold. Anyone else's item (blind or not) is refused."""
     with session_scope(_url(request)) as db:
         item = db.get(ReviewItem, item_id)
@@ -141,10 +143,10 @@ def review_item(item_id: int, request: Request, user: CurrentUser = Depends(curr
 
 @router.post("/review/items/{item_id}")
 def decide(
-    item_id: int,
+    item_id: Id,
     request: Request,
     user: CurrentUser = Depends(current_user),
-    version: int = Form(...),
+    version: int = count_form(),
     action: str = Form(...),
     codes: list[str] = Form(default_factory=list),
     ruled_out: list[str] = Form(default_factory=list),
@@ -220,7 +222,7 @@ def _after_error(
 
 
 @router.post("/review/items/{item_id}/renew")
-def renew(item_id: int, request: Request, user: CurrentUser = Depends(current_user)) -> Response:
+def renew(item_id: Id, request: Request, user: CurrentUser = Depends(current_user)) -> Response:
     """Heartbeat from an open review page: keep the lease while the coder is still reading."""
     with session_scope(_url(request), immediate=True) as db:
         kept = renew_lease(db, item_id, user, _settings(request))
@@ -270,7 +272,10 @@ def decisions(request: Request, coder: str = "", user: CurrentUser = Depends(cur
     with session_scope(_url(request)) as db:
         query = (
             select(Coding)
-            .where(Coding.source.in_(("review", "manual", "blind", "adjudication")))
+            .where(
+                Coding.source.in_(("review", "manual", "blind", "adjudication")),
+                released_segment(Coding.segment_id),
+            )
             .order_by(Coding.updated_at.desc(), Coding.id.desc())
             .limit(200)
         )

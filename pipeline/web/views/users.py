@@ -15,6 +15,7 @@ from pipeline.store.db import session_scope
 from pipeline.store.models import ReviewItem, User, utcnow
 from pipeline.web.auth import CurrentUser, require_role
 from pipeline.web.nav import NavLink
+from pipeline.web.params import Id
 from pipeline.web.templating import flash, render
 
 router = APIRouter()
@@ -36,7 +37,7 @@ def users_page(request: Request, user: CurrentUser = Depends(require_role("lead"
 
 
 @router.post("/users/{user_id}/unlock")
-def unlock(user_id: int, request: Request, user: CurrentUser = Depends(require_role("lead"))) -> Response:
+def unlock(user_id: Id, request: Request, user: CurrentUser = Depends(require_role("lead"))) -> Response:
     with session_scope(request.app.state.db_url) as db:
         target = db.get(User, user_id)
         if target is None:
