@@ -57,7 +57,7 @@ EVAL_DIR = Path(os.environ.get("QUALCODE_EVAL_DIR", REPO.parent / "shared" / "ev
 UK_SPOKEN = EVAL_DIR / "uk_spoken" / "excerpts.jsonl"
 GOLD = REPO / "bench" / "gold"
 RESULTS = REPO / "bench" / "results"
-PASSWORD = "leak-scan-Password-1"  # noqa: S105 (a throw-away project in a temp folder)
+PASSWORD = "leak-scan-Password-1"
 #: Place prefixes that must hold no identifier for the scan to pass (exit code).
 MUST_BE_CLEAN = ("db.", "db_file", "outputs", "prefect", "data", "exports", "pages")
 
@@ -245,12 +245,13 @@ def scan_project(project: Project, index: GoldIndex, pages: list[tuple[str, str]
     report = LeakReport(index)
     for place, text in database_texts(project.url):
         report.add(place, text)
-    for path in (project.db, project.db.with_name(project.db.name + "-wal")):
+    # The raw SQLite files: old page versions in the WAL and freed pages keep what was later overwritten.
+    for path, place in ((project.db, "db_file.main"), (project.db.with_name(project.db.name + "-wal"), "db_file.wal")):
         if path.exists():
             for text in file_texts(path):
-                report.add("db_file", text)
+                report.add(place, text)
     for label, text in project.outputs:
-        report.add("outputs", f"{label}\n{text}")
+        report.add(f"outputs.{label.split()[0] if label.startswith(('user', 'key')) else label}", text)
     for _path, text in tree_texts(project.prefect_home):
         report.add("prefect", text)
     skip = [project.db, project.db.with_name(project.db.name + "-wal"), project.db.with_name(project.db.name + "-shm")]
@@ -269,7 +270,21 @@ def scan_project(project: Project, index: GoldIndex, pages: list[tuple[str, str]
 
 def run_leak_scan(docs: list[tuple[GoldDoc, str]], root: Path, *, prefect: bool = True,
                   decisions: int = 25) -> dict[str, object]:
-    """The whole scan in ``root``: build, run, release, run, review pages, export, scan. Returns counts."""
+    """The whole scan in ``root``: build, run, release, run, review pages, export, scan. Returns counts.
+
+    This process's environment points at the project while it runs and is restored afterwards."""
+    saved = dict(os.environ)
+    try:
+        return _run_leak_scan(docs, root, prefect=prefect, decisions=decisions)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        from pipeline.settings import reset_settings
+
+        reset_settings()
+
+
+def _run_leak_scan(docs: list[tuple[GoldDoc, str]], root: Path, *, prefect: bool, decisions: int) -> dict[str, object]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     project = Project(root, prefect=prefect)

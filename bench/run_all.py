@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 ORDER = [
     "bench_batch.py",
     "eval_anonymise.py",
+    "leak_scan.py",
     "eval_suggest.py",
     "eval_agreement.py",
     "bench_agreement.py",

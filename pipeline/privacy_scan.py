@@ -90,6 +90,8 @@ class Surface:
     legit_left: set[str] = field(default_factory=set)
     legit_right: set[str] = field(default_factory=set)
     legit_compact: bool = False
+    #: Its word tokens (lower case): all must be in a haystack for a whole-token match (a quick pre-check).
+    tokens: frozenset[str] = frozenset()
 
     @property
     def form(self) -> str:
@@ -123,6 +125,7 @@ class GoldIndex:
         blank_compact = "\n".join(compact(b) for b in blanked)
         for entry in self.surfaces.values():
             entry.pattern = token_pattern(entry.surface)
+            entry.tokens = frozenset(t.lower() for t in _WORD_RE.findall(entry.surface))
             if re.search(r"[\s\-]", entry.surface) and len(compact(entry.surface)) >= 4:
                 entry.compacted = compact(entry.surface)
                 entry.legit_compact = entry.compacted in blank_compact
@@ -144,10 +147,12 @@ class GoldIndex:
         """Leaked (not discounted) occurrences per surface key in one haystack."""
         hits: dict[str, int] = {}
         lowered_compact: str | None = None
+        words = {t.lower() for t in _WORD_RE.findall(haystack)}
         for key, entry in self.surfaces.items():
             assert entry.pattern is not None
             n = 0
-            for m in entry.pattern.finditer(haystack):
+            matches = entry.pattern.finditer(haystack) if entry.tokens <= words else ()
+            for m in matches:
                 left, right = _neighbours(haystack, m.start(), m.end())
                 if (entry.legit_left or entry.legit_right) and (
                     left in entry.legit_left or right in entry.legit_right

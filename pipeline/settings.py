@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     # ~1,500 lines and a few hundred segments; each default allows that many times over and stops files
     # built to exhaust memory or time. A file over a limit is quarantined with the limit's name.
     max_transcript_chars: int = Field(default=2_000_000, ge=1, description="Characters of text per file.")
+    max_token_chars: int = Field(
+        default=500,
+        ge=20,
+        description="Characters in one run without white space: longer is not speech (an encoded blob, a "
+        "pasted binary) and costs the anonymiser's patterns far more than its size.",
+    )
     max_transcript_lines: int = Field(default=100_000, ge=1, description="Lines of text per file.")
     max_segments: int = Field(default=20_000, ge=1, description="Segments (and turns) per transcript.")
     max_docx_uncompressed_bytes: int = Field(

@@ -134,3 +134,27 @@ def test_small_local_services_are_masked_for_review(anonymiser) -> None:  # type
     found = scores(anonymiser, "He goes to the Beacon Light Project on Thursdays and St Ethelburga's Primary.")
     assert any("Beacon Light Project" in k for k in found)
     assert any("St Ethelburga's Primary" in k for k in found)
+
+
+def test_counted_durations_and_date_ranges(anonymiser) -> None:  # type: ignore[no-untyped-def]
+    text = "She waited twelve years and six months; the visits ran from 3 March 2019 to 5 April 2019. We work 24/7."
+    got = masked(anonymiser, text)
+    assert "twelve years and six months" in got
+    assert "3 March 2019 to 5 April 2019" in got  # one placeholder for one period
+    assert "24/7" not in " ".join(got)
+
+
+def test_any_e_mail_shaped_string_is_masked(anonymiser) -> None:  # type: ignore[no-untyped-def]
+    found = scores(anonymiser, "Reports go to p.quillfeather7@trust.internal every week.")
+    assert any("p.quillfeather7@trust.internal" in k for k in found)
+
+
+def test_nicknames_given_and_derived(anonymiser) -> None:  # type: ignore[no-untyped-def]
+    text = "Darren Kilbride was back. Everyone calls him Dazza, and Dazza knew it. My nan calls me Pudding."
+    got = " ".join(masked(anonymiser, text))
+    assert got.count("Dazza") == 2 and "Pudding" in got
+
+
+def test_names_said_with_a_vocative_or_a_past_tense(anonymiser) -> None:  # type: ignore[no-untyped-def]
+    got = " ".join(masked(anonymiser, "Rich, we get nothing. Will went himself, with a PC."))
+    assert "Rich" in got and "Will" in got

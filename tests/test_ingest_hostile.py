@@ -549,3 +549,9 @@ def test_two_workers_storing_the_same_bytes_end_as_done_and_skipped(
 
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(Transcript)) == 2  # warm-up + one of a/b
+
+
+def test_an_absurdly_long_word_is_refused_before_anonymisation(tmp_path: Path) -> None:
+    """SYNTHETIC: 5,000 characters without a space (a pasted blob) never reaches the anonymiser."""
+    err = _error(_write(tmp_path / "blob.txt", "Interviewer: hello\nRespondent: " + "Ab9" * 1700 + "\n"))
+    assert "max_token_chars" in err.reason

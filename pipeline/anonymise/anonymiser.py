@@ -202,6 +202,29 @@ def _with_nickname_prefix(text: str, dets: list[Detection]) -> list[Detection]:
     return merge_overlaps(out)
 
 
+_DATE_JOINER = re.compile(r"\s*(?:,|,?\s*and|or|to|until|-|–|—)\s*", re.IGNORECASE)
+
+
+def _join_date_ranges(text: str, dets: list[Detection]) -> list[Detection]:
+    """One placeholder for a range or list of dates ("12, 14 and 19 January 2019", "3 March to 5 April").
+
+    Why: the parts of a range name one period; masking them apart leaves "[DATE_1] and [DATE_2]" where a
+    reader learns nothing more, and a joined span is what a reviewer confirms in one look.
+    """
+    out: list[Detection] = []
+    for det in dets:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.entity == det.entity == "DATE"
+            and _DATE_JOINER.fullmatch(text[last.end : det.start])
+        ):
+            out[-1] = Detection(last.start, det.end, "DATE", max(last.score, det.score), last.recognizer)
+        else:
+            out.append(det)
+    return out
+
+
 def merge_overlaps(detections: Iterable[Detection]) -> list[Detection]:
     """Merge overlapping detections: the union span takes the most specific type among them.
 
@@ -431,7 +454,7 @@ class Anonymiser:
                 if trimmed.recognizer in LABEL_RECOGNIZERS and self.is_role_label(surface):
                     continue  # "<v Interviewer>", "P2:" are roles, not names
                 kept.append(trimmed)
-        return merge_overlaps(kept)
+        return _join_date_ranges(text, merge_overlaps(kept))
 
     # ------------------------------------------------------------------------------------------------
     # propagation

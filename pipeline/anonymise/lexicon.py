@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import math
 import os
 import tempfile
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: A name ranked beyond this in every country is too rare to count as evidence on its own.
 MAX_WORLD_RANK = 4_000
@@ -112,8 +115,12 @@ def load_table() -> dict[str, object]:
     except (OSError, ValueError, EOFError):
         pass
     table = build_table()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError as exc:  # a read-only home: work from memory, build again next time
+        log.warning("name table not cached (%s); set QUALCODE_CACHE_DIR to a writable folder", type(exc).__name__)
+        return table
     try:
         with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as handle:
             json.dump(table, handle, separators=(",", ":"))

@@ -277,6 +277,7 @@ def _zipf(form: str) -> float:
     return zipf_frequency(form, "en")
 
 
+@lru_cache(maxsize=65536)
 def is_common_word(form: str) -> bool:
     """True when ``form`` is a common English word ("rob", "pal"): it then needs a capital or context."""
     folded = fold(form)
@@ -291,7 +292,7 @@ class NicknameIndex:
     derived once, and the (slow) word-frequency check is made per distinct form, not per token.
     """
 
-    __slots__ = ("_capital", "_common", "_forms", "_initials", "_names")
+    __slots__ = ("_forms", "_initials", "_names")
 
     def __init__(self, names: Iterable[str]) -> None:
         self._names: dict[str, str] = {}
@@ -303,13 +304,12 @@ class NicknameIndex:
         for folded in sorted(self._names):
             for form in derived_forms(folded):
                 by_form.setdefault(form, []).append(folded)
-        self._forms: dict[str, str] = {
-            form: max(owners, key=lambda owner: (_shared_prefix(form, owner), -len(owner)))
-            for form, owners in by_form.items()
-            if form not in self._names  # a detected name is a name, not a nickname of another
+        # A detected name is a name, not a nickname of another; which owner a form belongs to is decided
+        # only for forms that occur (``lookup``).
+        self._forms: dict[str, list[str]] = {
+            form: owners for form, owners in by_form.items() if form not in self._names
         }
-        self._common = frozenset(form for form in self._forms if is_common_word(form))
-        self._capital = frozenset(form for form in self._forms if _zipf(form) >= RARE_ZIPF) | self._common
+        # Whether a form is a (possible) word is asked only of forms that occur: see ``lookup``.
         initials: dict[str, list[str]] = {}
         for folded in self._names:
             initials.setdefault(folded[0], []).append(folded)
@@ -339,12 +339,14 @@ class NicknameIndex:
                 return self._names[owner] if owner else None
             return None
         form = fold(stripped)
-        owner = self._forms.get(form)
-        if owner is None:
+        owners = self._forms.get(form)
+        if owners is None:
             return None
-        if form in self._capital and (not stripped[0].isupper() or stripped.isupper()):
+        owner = max(owners, key=lambda owner: (_shared_prefix(form, owner), -len(owner)))
+        common = is_common_word(form)
+        if (common or _zipf(form) >= RARE_ZIPF) and (not stripped[0].isupper() or stripped.isupper()):
             return None  # "cuppa", "rob": an English word in lower case (or shouted)
-        if form in self._common and sentence_start:
+        if common and sentence_start:
             return None  # "Rob the ..." opening a sentence
         return self._names[owner]
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
-from pipeline.settings import PROJECT_ROOT, reset_settings
+from pipeline.settings import PROJECT_ROOT, Settings, reset_settings
 from pipeline.store.db import ensure_schema
 
 SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
@@ -72,6 +72,33 @@ def release_demo_sample() -> list[int]:
     return held
 
 
+def prepare_inbox(settings: Settings) -> Path:
+    """Create the configured inbox (owner-only) so the first ``qualcode run`` after the demo finds it.
+
+    Why: the demo reads ``data/sample/``, so a newcomer's next step, ``qualcode run``, used to fail on a
+    missing ``data/inbox/``.
+    """
+    from pipeline.ingest.paths import private_folder
+
+    private_folder(settings.inbox)
+    return settings.inbox
+
+
+def next_command() -> str:
+    """The exact command that runs a batch from here: the venv's ``qualcode`` unless it is on ``PATH``."""
+    import shutil
+    import sys
+
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("qualcode")
+    if here is not None and here.name == "qualcode" and (on_path is None or Path(on_path).resolve() != here):
+        try:
+            return f"{here.relative_to(Path.cwd())} run"
+        except ValueError:
+            return f"{here} run"
+    return "qualcode run"
+
+
 def demo(
     host: str = typer.Option("127.0.0.1", help="Address for the web app."),
     port: int = typer.Option(8000, help="Port for the web app."),
@@ -103,9 +130,18 @@ def demo(
             "qualcode anonymise held, or the Anonymisation page. Running the batch again to queue them:"
         )
         run_once(inbox.resolve(), settings, use_prefect=True)
+    # The review app does not need Prefect: stop its temporary server now rather than when the demo exits.
+    from pipeline.prefect_env import stop_started_servers
+
+    stop_started_servers()
     console.rule("[bold]Log-ins (demo accounts; new passwords each run)")
     for username, role, password in logins:
         console.print(f"  {role:<6} [bold]{username:<13}[/] password: [bold]{password}[/]")
+    inbox_dir = prepare_inbox(settings)
+    console.rule("[bold]Your own transcripts")
+    # Plain echo: the command must not be wrapped or styled, so it can be copied as it is.
+    typer.echo(f"Copy transcripts (.txt .docx .vtt .srt .pdf) into the inbox {inbox_dir}, then run:")
+    typer.echo(f"  {next_command()}")
     if serve:
         from pipeline.cli.serve import serve as serve_app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.cli._common import ConfigOption, DatabaseOption, load_settings
@@ -52,33 +52,50 @@ def run_once(
     ensure_schema(settings)
     total = len(discover_new(folder, settings))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    needs_attention: list[tuple[str, str]] = []  # (inbox file name, outcome): shown here, stored nowhere
     with Progress(*columns, console=console, transient=False, disable=as_json) as bar:
         task_id = bar.add_task("transcripts", total=total)
+        stage_ids: dict[str, TaskID] = {}
 
         def hook(name: str, outcome: str) -> None:
-            bar.update(task_id, advance=1, description=f"{outcome:<11} {name[:40]}")
+            if outcome in ("quarantined", "failed"):
+                needs_attention.append((name, outcome))
+            bar.update(task_id, advance=1, description=f"{outcome:<11} {escape(name[:40])}")
+
+        def stage_hook(stage: str, done: int, stage_total: int) -> None:
+            if stage not in stage_ids:
+                bar.update(task_id, description="transcripts")
+                stage_ids[stage] = bar.add_task(f"segments: {stage}", total=stage_total)
+            bar.update(stage_ids[stage], completed=done, total=stage_total)
 
         if not use_prefect:
-            summary_dict = run_batch(folder, settings, progress=hook).to_dict()
+            summary_dict = run_batch(folder, settings, progress=hook, stage_progress=stage_hook).to_dict()
         else:
             configure_prefect(settings)
             from flows.batch import progress_hook, with_runner
+            from flows.batch import stage_hook as stage_var
 
             token = progress_hook.set(hook)
+            stage_token = stage_var.set(stage_hook)
             try:
                 summary_dict = with_runner(workers, dask_address)(inbox=str(folder), workers=workers)
             finally:
                 progress_hook.reset(token)
+                stage_var.reset(stage_token)
         bar.update(task_id, description="transcripts")
     if as_json:
         typer.echo(json.dumps(summary_dict, indent=2, default=str))
     else:
         summary = BatchSummary(**{k: v for k, v in summary_dict.items() if k != "outcomes"})
-        _print_summary(summary, summary_dict.get("outcomes", []))
+        _print_summary(summary, summary_dict.get("outcomes", []), needs_attention)
     return summary_dict
 
 
-def _print_summary(summary, outcomes) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(summary, outcomes, needs_attention=()) -> None:  # type: ignore[no-untyped-def]
+    """The run's table, then what needs the operator: files to look at (by their inbox names, which are
+    shown on this console only), held transcripts, problems, and one line for agreement alerts."""
+    from pipeline.batch import alerts_message
+
     table = Table(title=f"Batch {summary.batch_id}", show_header=False, box=None)
     table.add_row("new files processed", str(summary.files_done))
     table.add_row("already processed (skipped)", str(summary.files_skipped))
@@ -93,17 +110,20 @@ def _print_summary(summary, outcomes) -> None:  # type: ignore[no-untyped-def]
             table.add_row(f"suggestions {key.replace('_', '-')}", str(summary.suggestions[key]))
     table.add_row("review items queued", str(summary.review_items))
     table.add_row("blind items assigned", str(summary.blind_items))
+    table.add_row("agreement alerts", str(len(summary.alerts)))
     table.add_row("time", f"{summary.seconds:.1f} s")
     Console().print(table)
-    for o in outcomes:
-        if o["outcome"] in ("quarantined", "failed"):
-            Console().print(f"[yellow]{o['outcome']}[/] {o['name']}: {o['reason']}")
+    stored = [o for o in outcomes if o["outcome"] in ("quarantined", "failed")]
+    for (name, outcome), o in zip(needs_attention, stored, strict=False):
+        Console().print(f"[yellow]{outcome}[/] {escape(name)} ({escape(o['name'])}): {escape(o['reason'] or '')}")
+    for o in stored[len(needs_attention):]:
+        Console().print(f"[yellow]{o['outcome']}[/] {escape(o['name'])}: {escape(o['reason'] or '')}")
     if summary.held_message:  # plain echo: the command in it must not be wrapped across lines
         typer.secho(f"held: {summary.held_message}", fg=typer.colors.YELLOW)
     for problem in summary.problems:
         Console().print(f"[red]problem[/] {escape(problem)}")
-    for alert in summary.alerts:
-        Console().print(f"[red]agreement alert[/] {alert}")
+    if alerts_message(summary.alerts):
+        typer.secho(f"agreement: {alerts_message(summary.alerts)}", fg=typer.colors.RED)
 
 
 def status(config: Path | None = ConfigOption, database_url: str | None = DatabaseOption) -> None:

@@ -68,6 +68,11 @@ def check_turns(path: Path, turns: Sequence[RawTurn], header: Sequence[str], set
     lines = sum(turn.text.count("\n") + 1 for turn in turns) + len(header)
     if lines > settings.max_transcript_lines:
         raise _over(path, "lines:", lines, settings.max_transcript_lines, "max_transcript_lines")
+    too_long = re.compile(rf"\S{{{settings.max_token_chars + 1},}}")
+    longest = max((len(m) for turn in turns for m in too_long.findall(turn.text)), default=0)
+    if longest > settings.max_token_chars:
+        raise _over(path, "characters in one word (no white space):", longest, settings.max_token_chars,
+                    "max_token_chars")
     limit = settings.max_segments
     if len(turns) > limit:
         raise _over(path, "turns (each at least one segment):", len(turns), limit, "max_segments")

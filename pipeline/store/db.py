@@ -150,7 +150,7 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 
 @contextlib.contextmanager
 def session_scope(
-    url: str | None = None, *, immediate: bool = False, wait: float | None = None
+    url: str | None = None, *, immediate: bool = False, wait: float | None = None, label: str = "write"
 ) -> Iterator[Session]:
     """A transaction: commit on success, roll back on error.
 
@@ -159,7 +159,8 @@ def session_scope(
     ``SELECT ... FOR UPDATE SKIP LOCKED`` there). On SQLite the lock is taken before the body runs, with
     retries and backoff for up to ``wait`` seconds (default ``WRITE_WAIT_SECONDS``): once it is held no
     statement of the body can fail as "database is locked", so retrying the BEGIN is all it takes. Keep
-    the body short: everything slow belongs before it. The time the lock was held is logged at DEBUG.
+    the body short: everything slow belongs before it. The time the lock was held is logged at DEBUG
+    under ``label``.
     """
     engine = get_engine(url)
     sqlite_write = immediate and engine.dialect.name == "sqlite"
@@ -167,7 +168,7 @@ def session_scope(
     with Session(bind=engine.execution_options(**options), expire_on_commit=False) as session:
         if sqlite_write:
             begin_write(session, WRITE_WAIT_SECONDS if wait is None else wait)
-        with timed_write("immediate transaction") if sqlite_write else contextlib.nullcontext():
+        with timed_write(label) if sqlite_write else contextlib.nullcontext():
             try:
                 yield session
                 session.commit()

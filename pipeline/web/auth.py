@@ -182,9 +182,13 @@ def safe_next(next_path: str | None) -> str:
 
 
 class LoginRateLimiter:
-    """At most ``limit`` log-in attempts per client address per ``window`` seconds, across every worker.
+    """At most ``limit`` failed log-ins per client address per ``window`` seconds, across every worker.
 
-    Complements the per-account lock-out: this slows one address trying many usernames. The attempts are
+    Complements the per-account lock-out (``pipeline.review.accounts``: ``MAX_FAILED_LOGINS`` failures in a
+    row lock the account, a success clears them): this slows one address trying many usernames. Only
+    failures count, so a team behind one office address can all log in at nine o'clock (issue 16): each
+    attempt is recorded before the password is checked (so racing workers cannot overshoot the limit) and
+    its row is deleted again when the password was right (``succeeded``). The attempts are
     rows in the database every server process shares (a count kept in one process's memory would give an
     address ``limit`` attempts per worker). An address already at its limit is refused by a plain read;
     otherwise the attempt is counted again and recorded under a write lock named after the address
@@ -212,18 +216,30 @@ class LoginRateLimiter:
 
     def allow(self, key: str, *, now: dt.datetime | None = None) -> bool:
         """Record an attempt from ``key`` and say whether it may go ahead (a refused one is not recorded)."""
+        return self.attempt(key, now=now) is not None
+
+    def attempt(self, key: str, *, now: dt.datetime | None = None) -> int | None:
+        """Record an attempt from ``key`` as a failure until ``succeeded`` says otherwise; returns its id,
+        or ``None`` when the address is at its limit (a refused attempt is not recorded)."""
         now = utcnow() if now is None else now
         address = self.address_hash(key)
         with session_scope(self.db_url) as db:
             if self._recent(db, address, now) >= self.limit:
-                return False
+                return None
         with session_scope(self.db_url) as db:
             lock_writes(db, f"login_attempts:{address}")
             self._delete_old(db, now)
             if self._recent(db, address, now) >= self.limit:
-                return False
-            db.add(LoginAttempt(address_hash=address, attempted_at=now))
-            return True
+                return None
+            row = LoginAttempt(address_hash=address, attempted_at=now)
+            db.add(row)
+            db.flush()
+            return row.id
+
+    def succeeded(self, attempt_id: int) -> None:
+        """The attempt's password was right: it no longer counts against its address."""
+        with session_scope(self.db_url) as db:
+            db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
 
     def retry_after(self, key: str, *, now: dt.datetime | None = None) -> int:
         """Seconds until the oldest counted attempt from ``key`` leaves the window (0: not limited)."""

@@ -47,13 +47,15 @@ def login(
 ) -> Response:
     limiter = request.app.state.login_limiter
     client = request.client.host if request.client else "unknown"
-    if not limiter.allow(client):
+    # Counted as a failure until the password proves right: only failed log-ins use up the address's limit.
+    attempt = limiter.attempt(client)
+    if attempt is None:
         retry = limiter.retry_after(client)
         return render(
             request,
             "login.html",
             status_code=429,
-            error=f"Too many log-in attempts from this address. Try again in {retry} seconds.",
+            error=f"Too many failed log-ins from this address. Try again in {retry} seconds.",
             username=username,
             next_path=safe_next(next),
         )
@@ -73,6 +75,7 @@ def login(
     if error is not None:
         return render(request, "login.html", status_code=401, error=error, username=username,
                       next_path=safe_next(next))
+    limiter.succeeded(attempt)
     response = RedirectResponse(safe_next(next), status_code=303)
     set_cookie(request, response, SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600))
     clear_cookie(request, response, LOGIN_CSRF_COOKIE)
