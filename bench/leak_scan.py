@@ -50,6 +50,7 @@ from pipeline.privacy_scan import (  # noqa: E402
     docs_from_project_gold,
     docs_from_uk_spoken,
     file_texts,
+    html_text,
     tree_texts,
 )
 
@@ -240,6 +241,19 @@ def export(project: Project) -> list[Path]:
     return [p for p in (qdpx, csv, seg) if p.exists()]
 
 
+def software_text() -> list[str]:
+    """What the software itself brings (legitimate words): the codebook, the web app's templates and the
+    block documentation Prefect copies into its own database."""
+    texts = [(REPO / "codebook" / "prevent_csc.yaml").read_text(encoding="utf-8")]
+    import prefect
+
+    blocks = Path(prefect.__file__).parent / "server" / "collection_blocks_data.json"
+    if blocks.exists():
+        texts.append(blocks.read_text(encoding="utf-8"))
+    texts += [p.read_text(encoding="utf-8") for p in sorted((REPO / "pipeline" / "web" / "templates").rglob("*.html"))]
+    return texts
+
+
 def scan_project(project: Project, index: GoldIndex, pages: list[tuple[str, str]],
                  exports: list[Path]) -> LeakReport:
     report = LeakReport(index)
@@ -248,23 +262,23 @@ def scan_project(project: Project, index: GoldIndex, pages: list[tuple[str, str]
     # The raw SQLite files: old page versions in the WAL and freed pages keep what was later overwritten.
     for path, place in ((project.db, "db_file.main"), (project.db.with_name(project.db.name + "-wal"), "db_file.wal")):
         if path.exists():
-            for text in file_texts(path):
-                report.add(place, text)
+            for text, binary in file_texts(path):
+                report.add(place, text, binary=binary)
     for label, text in project.outputs:
         report.add(f"outputs.{label.split()[0] if label.startswith(('user', 'key')) else label}", text)
-    for _path, text in tree_texts(project.prefect_home):
-        report.add("prefect", text)
+    for _path, text, binary in tree_texts(project.prefect_home):
+        report.add("prefect", text, binary=binary)
     skip = [project.db, project.db.with_name(project.db.name + "-wal"), project.db.with_name(project.db.name + "-shm")]
-    for _path, text in tree_texts(project.data, skip=skip):
-        report.add("data", text)
+    for _path, text, binary in tree_texts(project.data, skip=skip):
+        report.add("data", text, binary=binary)
     for path in (project.root / "models", project.root / "quarantine"):
-        for _p, text in tree_texts(path):
-            report.add(f"data.{path.name}", text)
+        for _p, text, binary in tree_texts(path):
+            report.add(f"data.{path.name}", text, binary=binary)
     for path in exports:
-        for text in file_texts(path):
-            report.add(f"exports.{path.suffix.lstrip('.')}", text)
-    for label, html in pages:
-        report.add("pages", f"{label}\n{html}")
+        for text, binary in file_texts(path):
+            report.add(f"exports.{path.suffix.lstrip('.')}", text, binary=binary)
+    for label, page in pages:
+        report.add("pages", f"{label}\n{html_text(page)}")
     return report
 
 
@@ -300,7 +314,7 @@ def _run_leak_scan(docs: list[tuple[GoldDoc, str]], root: Path, *, prefect: bool
     exports = export(project)
     timings["exports"] = time.perf_counter() - started
     quarantined = sorted(p.name for p in (root / "quarantine").glob("*")) if (root / "quarantine").exists() else []
-    index = GoldIndex([doc for doc, _suffix in docs])
+    index = GoldIndex([doc for doc, _suffix in docs], background=software_text())
     report = scan_project(project, index, pages, exports)
     timings["scan"] = time.perf_counter() - started
     from sqlalchemy import func, select
@@ -363,10 +377,13 @@ def main() -> int:
           f"({result['direct_surfaces']} distinct surfaces); transcripts {result['statuses']}, "
           f"{result['held_released']} held then force-released, {result['quarantined']} quarantined, "
           f"{result['pages']} pages rendered, exports {', '.join(result['exports'])}")  # type: ignore[arg-type]
-    print(f"{'place':<28}{'scanned':>8}{'surfaces':>10}{'occurr.':>9}   by form (distinct surfaces)")
+    print(f"{'place':<28}{'scanned':>8}{'surfaces':>10}{'ordinary':>9}{'occurr.':>9}   by form (distinct surfaces)")
     for place, row in places.items():
         forms = ", ".join(f"{f} {n}" for f, n in row["surfaces_by_form"].items()) or "-"  # type: ignore[union-attr]
-        print(f"{place:<28}{row['haystacks']:>8}{row['surfaces_found']:>10}{row['occurrences']:>9}   {forms}")
+        print(f"{place:<28}{row['haystacks']:>8}{row['surfaces_found']:>10}{row['of_which_ordinary_words']:>9}"
+              f"{row['occurrences']:>9}   {forms}")
+    print("(surfaces: distinct DIRECT gold strings found; ordinary: of which the string is also an ordinary word "
+          "outside the gold spans of the originals, so a hit there may be that word in a new context)")
     print(f"total: {total} (place, surface) hits; seconds {result['seconds']}")
     if args.show_ids:
         for place, row in report.as_dict(with_ids=True).items():

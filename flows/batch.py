@@ -33,7 +33,10 @@ TASK_OPTIONS = {"persist_result": False, "cache_policy": NO_CACHE, "log_prints":
 
 @task(name="ingest-file", task_run_name="ingest-file-{position}", **TASK_OPTIONS)
 def ingest_file_task(path: str, batch_id: int, position: int = 0) -> dict:
-    """Read, anonymise, segment and store one file; never raises for a bad file."""
+    """Read, anonymise, segment and store one file; never raises for a bad file.
+
+    ``position`` only names the task run: Prefect's default run name and the UI must not show the path.
+    """
     outcome = batch.ingest_file_safely(Path(path), get_settings(), batch_id)
     return asdict(outcome)
 

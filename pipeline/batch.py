@@ -9,8 +9,19 @@ stage picks up every transcript left at the previous status. A run that dies any
 (the transaction rolled back; the file is still in the inbox) or a consistent status that the next run
 continues from. Raw text exists only in memory between reading a file and committing its anonymised form.
 
-Concurrency: every writing transaction starts with ``BEGIN IMMEDIATE`` on SQLite, so parallel workers
-queue for the write lock instead of failing with "database is locked"; PostgreSQL runs them in parallel.
+Concurrency (issue 16): the slow work — anonymising, segmenting, embedding, loading a model, computing
+agreement — runs before any write transaction, which then stores its result in one short transaction
+(per file, per transcript's vectors, per chunk of ``SUGGEST_CHUNK`` scored segments); no file is
+anonymised while the write lock is held (new pseudonyms are planned in memory and stored with the file,
+see ``_anonymise_then_write``). Every writing transaction starts with ``BEGIN IMMEDIATE`` on SQLite and
+retries with backoff for up to ``BATCH_WRITE_WAIT_SECONDS`` (``store.db.begin_write``), so parallel
+workers, coders and the CLI queue for the lock for well under a second instead of failing with "database
+is locked"; PostgreSQL runs them in parallel. A batch whose process dies stays ``running`` only until the
+next run marks it ``failed``; an error in the last steps (queue, agreement) is a problem in the summary.
+
+File names name people: outcomes, logs, audit rows and everything handed to Prefect carry the stored safe
+name or ``file_ref`` (content-hash prefix); the original name only encrypted. Only the operator's console
+names a refused or quarantined file.
 
 Failures: a file that cannot be read is moved to quarantine with a one-line reason; an unexpected error in
 one file marks only that file failed (its type name is kept, never its message, which may quote text) and
@@ -384,9 +395,8 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
             apply_retention(path, s, keyring)  # a crash may have come between commit and retention
         return FileOutcome(existing.source_name, "skipped", existing.id, reason=f"already {existing.status}")
 
-    try:
-        raw = read_document(path, s)
-    except InputFileError as exc:
+    def to_quarantine(exc: InputFileError) -> FileOutcome:
+        """Move the file to quarantine with its one-line reason; record the hash so it is not read again."""
         reason = _scrub(exc.reason, path, ref)
         moved = quarantine(path, exc.reason, s.quarantine_dir)
         keyring = load_keyring(s)
@@ -416,6 +426,11 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
             shown = ref
         log.warning("quarantined %s (%s): %s", printable_name(path.name), ref, reason)  # console only
         return FileOutcome(shown, "quarantined", reason=reason)
+
+    try:
+        raw = read_document(path, s)
+    except InputFileError as exc:
+        return to_quarantine(exc)
     if raw.content_hash != digest:  # it changed between hashing and reading: still being written
         return FileOutcome(ref, "skipped", reason="changed while being read (still being written?): left for "
                            "the next run")
@@ -428,7 +443,12 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
     def prepare(anonymiser, store) -> _Prepared:  # type: ignore[no-untyped-def]
         # The slow part (Presidio, spaCy, segmentation): runs with no write lock held.
         raw = holding["raw"]
-        doc = anonymiser.anonymise_document(raw, pseudonyms=store)
+        try:
+            doc = anonymiser.anonymise_document(raw, pseudonyms=store)
+        except Exception as exc:  # fail safe: a text the anonymiser cannot process is never stored
+            raise InputFileError(
+                path, f"the anonymiser could not process it ({type(exc).__name__}); nothing stored"
+            ) from None
         meta = _anonymised_metadata(raw.metadata, anonymiser, store)
         originals = encrypted_originals(raw, doc, keyring)  # each replacement's own words, encrypted
         safe_name, encrypted_name = _safe_source_name(path, anonymiser, store, keyring)
@@ -488,11 +508,13 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
         if held:
             audit(session, "flow", "transcript.hold", "transcript", row.id, needs_review=doubtful,
                   replacements=len(events), segments=len(spans), batch=batch_id)
-        return FileOutcome(row.source_name, "done", row.id, segments=len(spans), held=held,
-                           reason=f"held ({doubtful} doubtful masking(s))" if held else None)
+        return FileOutcome(row.source_name, "done", row.id, segments=len(spans), held=held)
 
     try:
         result = _anonymise_then_write(s, keyring, prepare, store_file)
+    except InputFileError as exc:
+        holding.clear()
+        return to_quarantine(exc)
     except IntegrityError:
         # Another worker stored the same bytes first (transcripts.content_hash is unique; PostgreSQL runs
         # the two transactions in parallel): theirs stands, and this run has nothing to add.
@@ -507,7 +529,7 @@ def ingest_file(path: Path, settings: Settings | None = None, batch_id: int | No
         return result
     apply_retention(path, s, keyring)
     log.info("stored %s (%s) as transcript %s: %d segments%s", result.name, ref, result.transcript_id,
-             result.segments, f", {result.reason}" if result.reason else "")
+             result.segments, ", held for anonymisation review" if result.held else "")
     return result
 
 
@@ -935,7 +957,7 @@ def alerts_message(alerts: list[str]) -> str | None:
     """One line for the run's agreement alerts (they are listed on the leads' dashboard), or None."""
     if not alerts:
         return None
-    return f"{len(alerts)} agreement alert(s): themes below threshold; see the leads' dashboard at /dashboard"
+    return f"{len(alerts)} agreement alert(s): themes below threshold; see the lead page /lead/agreement in the web app"
 
 
 def run_batch(

@@ -21,6 +21,7 @@ Reports carry counts, forms and excerpt ids only, never the surfaces themselves:
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -54,8 +55,15 @@ def compact(text: str) -> str:
     return re.sub(r"[\s\-]+", "", text.lower())
 
 
+#: Surfaces this short (initials such as "TB") must not touch these either: in ids, tokens and base64 a
+#: two-letter run between dashes or underscores is noise, not a speaker's initials.
+SHORT = 3
+_SHORT_EDGE = WORD + r"_\-+/=%"
+
+
 def token_pattern(surface: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![{WORD}]){re.escape(surface)}(?![{WORD}])", re.IGNORECASE)
+    edge = _SHORT_EDGE if len(compact(surface)) <= SHORT else WORD
+    return re.compile(rf"(?<![{edge}]){re.escape(surface)}(?![{edge}])", re.IGNORECASE)
 
 
 def docs_from_uk_spoken(rows: Iterable[dict]) -> list[GoldDoc]:
@@ -92,6 +100,8 @@ class Surface:
     legit_compact: bool = False
     #: Its word tokens (lower case): all must be in a haystack for a whole-token match (a quick pre-check).
     tokens: frozenset[str] = frozenset()
+    #: Also used outside every gold span in the originals (an ordinary word such as "will" or "joy").
+    ordinary_word: bool = False
 
     @property
     def form(self) -> str:
@@ -107,7 +117,9 @@ def _neighbours(text: str, start: int, end: int) -> tuple[str, str]:
 class GoldIndex:
     """Every DIRECT gold surface of a corpus, with its legitimate (non-gold) contexts in the originals."""
 
-    def __init__(self, docs: list[GoldDoc]) -> None:
+    def __init__(self, docs: list[GoldDoc], background: Iterable[str] = ()) -> None:
+        """``background``: text the software brings itself (codebook, page templates): a gold word in the
+        same context there is the software's word ("Will this code apply?"), not the transcript's."""
         self.docs = docs
         self.surfaces: dict[str, Surface] = {}
         self.span_count = 0
@@ -134,6 +146,14 @@ class GoldIndex:
                     left, right = _neighbours(text, m.start(), m.end())
                     entry.legit_left.add(left)
                     entry.legit_right.add(right)
+            entry.ordinary_word = bool(entry.legit_left or entry.legit_right)
+        for text in background:
+            for entry in self.surfaces.values():
+                assert entry.pattern is not None
+                for m in entry.pattern.finditer(text):
+                    left, right = _neighbours(text, m.start(), m.end())
+                    entry.legit_left.add(left)
+                    entry.legit_right.add(right)
 
     @staticmethod
     def _blank(doc: GoldDoc) -> str:
@@ -143,15 +163,22 @@ class GoldIndex:
                 chars[i] = _BLANK
         return "".join(chars)
 
-    def scan(self, haystack: str) -> dict[str, int]:
-        """Leaked (not discounted) occurrences per surface key in one haystack."""
+    def scan(self, haystack: str, *, binary: bool = False) -> dict[str, int]:
+        """Leaked (not discounted) occurrences per surface key in one haystack.
+
+        ``binary``: the text runs of a binary file (SQLite pages). There a surface of up to ``SHORT``
+        characters counts only as written in the gold and set off by spaces or punctuation: bytes of record
+        headers next to a text field otherwise spell "initials" by chance."""
         hits: dict[str, int] = {}
         lowered_compact: str | None = None
         words = {t.lower() for t in _WORD_RE.findall(haystack)}
         for key, entry in self.surfaces.items():
             assert entry.pattern is not None
             n = 0
-            matches = entry.pattern.finditer(haystack) if entry.tokens <= words else ()
+            pattern = entry.pattern
+            if binary and len(compact(entry.surface)) <= SHORT:
+                pattern = re.compile(rf"(?<![^\s\"'(\[]){re.escape(entry.surface)}(?=[\s,.:;!?)\"'\]]|$)")
+            matches = pattern.finditer(haystack) if entry.tokens <= words else ()
             for m in matches:
                 left, right = _neighbours(haystack, m.start(), m.end())
                 if (entry.legit_left or entry.legit_right) and (
@@ -176,11 +203,11 @@ class LeakReport:
     places: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     scanned: Counter = field(default_factory=Counter)
 
-    def add(self, place: str, haystack: str) -> None:
+    def add(self, place: str, haystack: str, *, binary: bool = False) -> None:
         if not haystack:
             return
         self.scanned[place] += 1
-        for key, n in self.index.scan(haystack).items():
+        for key, n in self.index.scan(haystack, binary=binary).items():
             self.places[place][key] = self.places[place].get(key, 0) + n
 
     def hits(self, place: str) -> int:
@@ -195,17 +222,20 @@ class LeakReport:
             found = self.places.get(place, {})
             by_form: Counter = Counter()
             occ_by_form: Counter = Counter()
+            ordinary = 0
             ids: list[dict[str, str]] = []
             for key, n in found.items():
                 entry = self.index.surfaces[key]
                 by_form[entry.form] += 1
                 occ_by_form[entry.form] += n
+                ordinary += entry.ordinary_word
                 if with_ids:
                     ids.extend({"id": d, "form": entry.form} for d in sorted(entry.doc_ids))
             row: dict[str, object] = {
                 "haystacks": self.scanned.get(place, 0),
                 "surfaces_found": len(found),
                 "occurrences": sum(found.values()),
+                "of_which_ordinary_words": ordinary,
                 "surfaces_by_form": dict(sorted(by_form.items())),
                 "occurrences_by_form": dict(sorted(occ_by_form.items())),
             }
@@ -216,6 +246,20 @@ class LeakReport:
 
 
 # ----------------------------------------------------------------------------------- what to read
+
+_TAG = re.compile(r"<[^>]*>")
+_ATTR = re.compile(r"""=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def html_text(page: str) -> str:
+    """What a page carries: its text and its attribute values (titles, data-*), without tag names (the
+    ``<mark>`` element is not a person called Mark), entities decoded."""
+
+    def tag(m: re.Match[str]) -> str:
+        values = [a or b for a, b in _ATTR.findall(m.group(0))]
+        return " " + " ".join(v for v in values if v) + " "
+
+    return html.unescape(_TAG.sub(tag, page))
 
 
 def database_texts(url: str) -> Iterator[tuple[str, str]]:
@@ -238,22 +282,40 @@ def database_texts(url: str) -> Iterator[tuple[str, str]]:
                 yield f"db.{table.name}", "\n".join(parts)
 
 
+#: In a binary file (SQLite pages, WAL), text is looked for only in runs of this many text-like characters:
+#: decoded float vectors and hashes otherwise spell two-letter "initials" by chance.
+MIN_BINARY_RUN = 16
+_TEXT_RUN = re.compile(rf"[\t\n\x20-\x7e\u00a0-\u024f\u2018-\u201d\u2026]{{{MIN_BINARY_RUN},}}")
+
+
+def is_binary(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return b"\x00" in data
+
+
 def _decode(data: bytes) -> str:
-    return data.decode("utf-8", errors="ignore")
+    """A text file whole; a binary one as its text-like runs (one a line)."""
+    if not is_binary(data):
+        return data.decode("utf-8")
+    return "\n".join(_TEXT_RUN.findall(data.decode("utf-8", errors="ignore")))
 
 
-def file_texts(path: Path) -> Iterator[str]:
-    """A file's text (a zip archive, e.g. .qdpx or .docx, member by member); bytes that are not UTF-8 dropped."""
+def file_texts(path: Path) -> Iterator[tuple[str, bool]]:
+    """``(text, binary)`` of a file (a zip archive, e.g. .qdpx or .docx, member by member)."""
     data = path.read_bytes()
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for name in archive.namelist():
-                yield name + "\n" + _decode(archive.read(name))
+                member = archive.read(name)
+                yield name + "\n" + _decode(member), is_binary(member)
         return
-    yield _decode(data)
+    yield _decode(data), is_binary(data)
 
 
-def tree_texts(root: Path, skip: Iterable[Path] = ()) -> Iterator[tuple[Path, str]]:
+def tree_texts(root: Path, skip: Iterable[Path] = ()) -> Iterator[tuple[Path, str, bool]]:
     """Every file under ``root`` (its relative path is scanned too: file names are personal data)."""
     skipped = [p.resolve() for p in skip]
     if not root.exists():
@@ -264,5 +326,5 @@ def tree_texts(root: Path, skip: Iterable[Path] = ()) -> Iterator[tuple[Path, st
             continue
         if path.is_file():
             rel = str(path.relative_to(root))
-            for text in file_texts(path):
-                yield path, rel + "\n" + text
+            for text, binary in file_texts(path):
+                yield path, rel + "\n" + text, binary

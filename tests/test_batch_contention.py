@@ -227,7 +227,7 @@ def test_a_batch_that_stops_on_an_error_is_marked_failed(
     from pipeline import batch
 
     def broken(*_args: object, **_kwargs: object) -> int:
-        raise RuntimeError("something quoting transcript text")
+        raise RuntimeError("Gwendolyn said so")  # SYNTHETIC words a message might quote
 
     monkeypatch.setattr(batch, "embed_pending", broken)
     with pytest.raises(RuntimeError):
@@ -235,7 +235,7 @@ def test_a_batch_that_stops_on_an_error_is_marked_failed(
     with session_scope(db_url) as session:
         row = session.scalars(select(Batch)).one()
         assert row.status == "failed" and row.error and "RuntimeError" in row.error
-        assert "transcript text" not in row.error
+        assert "Gwendolyn" not in row.error
 
 
 # --------------------------------------------------------------------------------------------------

@@ -60,7 +60,6 @@ def test_the_next_command_is_the_one_that_runs_here(monkeypatch: pytest.MonkeyPa
     assert next_command() == "qualcode run", "an activated venv: the plain command"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the pipeline/cli/run.py change of issue 16 item 6 (another owner)")
 def test_run_creates_a_missing_inbox(project: Path, sqlite_url: str) -> None:
     inbox = project / "data" / "inbox"
     inbox.rmdir()
@@ -102,8 +101,6 @@ def test_check_names_an_unsupported_file_and_says_why(tmp_path: Path) -> None:
     assert "meta.yaml" not in result.output, "sidecars are not files to read"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the pipeline/ingest/readers.py scan_inbox change of issue 16 "
-                                       "item 6 (another owner): unsupported files are skipped without a word")
 def test_the_batch_reports_an_unsupported_file_by_name_and_reason(tmp_path: Path) -> None:
     from pipeline.ingest.readers import scan_inbox
 

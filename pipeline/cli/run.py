@@ -30,7 +30,12 @@ def run(
     settings = load_settings(config, database_url)
     folder = (inbox or settings.inbox).resolve()
     if not folder.is_dir():
-        raise typer.BadParameter(f"inbox folder not found: {folder}")
+        if inbox is not None:
+            raise typer.BadParameter(f"no such folder: {folder}")
+        from pipeline.ingest.paths import private_folder
+
+        private_folder(folder)  # the configured inbox of a new project: made for the user (owner-only)
+        typer.echo(f"created the inbox {folder}: copy transcripts there, then run `qualcode run` again")
     run_once(folder, settings, use_prefect=not no_prefect, workers=workers, dask_address=dask_address,
              as_json=as_json)
 

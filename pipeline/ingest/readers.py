@@ -145,7 +145,12 @@ def scan_inbox(
             if what is not None:
                 refuse(path, f"is {what}: never read from the inbox (move it out of the inbox)")
                 continue
-            if is_sidecar(path) or path.suffix.lower() not in READERS:
+            if is_sidecar(path):
+                continue
+            if path.suffix.lower() not in READERS:
+                supported = ", ".join(sorted(READERS))
+                refuse(path, f"unsupported file type {path.suffix.lower() or '(no extension)'}: not read "
+                             f"(qualcode reads {supported})")
                 continue
             if not is_inside(path, root):
                 refuse(path, "resolves outside the inbox: not read")
