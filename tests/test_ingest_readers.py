@@ -171,7 +171,7 @@ def test_empty_whitespace_and_oversized(tmp_path: Path) -> None:
     assert _error(_write_bytes(tmp_path / "empty.txt", b"")).reason == "empty file (0 bytes)"
     assert "no text" in _error(_write(tmp_path / "blank.txt", " \n\n\t\n")).reason
     assert "no text" in _error(_write(tmp_path / "header_only.txt", "# SYNTHETIC\n# nothing else\n")).reason
-    big = _write(tmp_path / "big.txt", "Interviewer: " + "x" * 5000)
+    big = _write(tmp_path / "big.txt", "Interviewer: " + "word " * 1000)
     err = _error(big, _settings(max_file_bytes=1024))
     assert "over the" in err.reason and "max_file_bytes" in err.reason
     assert read_document(big, _settings(max_file_bytes=10_000)).turns

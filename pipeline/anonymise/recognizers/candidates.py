@@ -314,6 +314,8 @@ class RecallFirstRecognizer(_TokenRecognizer):
             return (0.6, 0.5, 0.45)[tier], "PERSON"
         if capital:  # sentence-initial: "Mark it as urgent" or "Kyle said"
             nxt_word = nxt.lower_ if nxt is not None else ""
+            if tok.pos_ in {"PRON", "DET", "ADP", "CCONJ", "SCONJ"}:
+                return None  # "He left", "We went": pronouns and function words
             if nxt is not None and nxt.tag_ == "VBD" and nxt_word not in {"was", "were", "had", "did"}:
                 return 0.5, "PERSON"  # "Will went himself": a modal verb is never followed by a past tense
             if tier < 2 and nxt_word == "," and i + 2 < len(doc) and doc[i + 2].pos_ in {"PRON", "AUX", "VERB"}:
