@@ -121,7 +121,8 @@ class BatchSummary:
 
 #: The commands that release held transcripts, in order (printed by ``qualcode run`` and the flow).
 NEXT_FOR_HELD = (
-    "qualcode anonymise held, then qualcode anonymise release ID (key holder; or the web page /anonymisation)"
+    "qualcode anonymise held --user KEYHOLDER, decide each doubtful masking (web page /anonymisation, or "
+    "qualcode anonymise review), then qualcode anonymise release ID --user KEYHOLDER"
 )
 
 

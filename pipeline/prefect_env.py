@@ -57,7 +57,7 @@ def configure_prefect(settings: Settings) -> None:
     # A fresh project whose database lives elsewhere has no data/ folder yet; Prefect would fail to create
     # its home (and its SQLite database) under it.
     # Owner-only (0700) like the rest of data/: Prefect's database holds flow-run logs and file names.
-    from pipeline.ingest.paths import private_folder
+    from pipeline.fileperms import private_folder
 
     private_folder(home)
     stop_stale_servers(home)

@@ -16,13 +16,13 @@ import hmac
 import logging
 import os
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from pipeline.errors import ConfigError, KeyMissingError
+from pipeline.fileperms import private_folder, tighten
 from pipeline.settings import Settings
 
 _LOOKUP_CONTEXT = b"qualcode/lookup/v1"
@@ -92,7 +92,7 @@ class Keyring:
         ``exclusive``: fail with ``FileExistsError`` if ``path`` exists, so two processes creating a
         project's first key can never both win (one key would then encrypt rows the file cannot open).
         """
-        private_folders(path.parent)
+        private_folder(path.parent)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -163,43 +163,10 @@ class Keyring:
         ]
 
 
-def private_folders(folder: Path) -> None:
-    """Create ``folder`` and its missing parents owner-only (0700); leave existing folders alone.
-
-    Why: the key file is 0600, but a readable folder still lists it and its rotation temp files.
-    Existing folders may be shared on purpose (a home, ``/tmp``), so only what qualcode creates is set.
-    """
-    missing: list[Path] = []
-    current = folder
-    while not current.exists() and current.parent != current:
-        missing.append(current)
-        current = current.parent
-    for item in reversed(missing):
-        try:
-            item.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        os.chmod(item, 0o700)
-
-
 def owner_only(path: Path, what: str) -> None:
-    """Make an existing secret file owner-only (0600) if it is more open, and warn that it was.
-
-    Why warn: a key file readable by others may already have been copied; the warning says to rotate.
-    """
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return
-    if mode & 0o077:
-        try:
-            os.chmod(path, 0o600)
-        except OSError as exc:
-            log.warning("%s %s is readable by others (mode %o) and cannot be fixed (%s)", what, path.name, mode,
-                        type(exc).__name__)
-            return
-        log.warning("%s %s was readable by others (mode %o): now 0600; if others could read it, rotate the key",
-                    what, path.name, mode)
+    """Make an existing key file owner-only (0600) if it is more open; the warning says to rotate."""
+    if tighten(path, what):
+        log.warning("if others could read %s %s, rotate the key (qualcode key rotate)", what, path.name)
 
 
 def init_key_file(path: Path, *, overwrite: bool = False) -> Keyring:

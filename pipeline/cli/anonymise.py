@@ -179,6 +179,15 @@ def review(
         typer.echo(f"    {c.context}")
 
 
+def _key_holder_session(config, database_url, user: str | None, password_stdin: bool):  # type: ignore[no-untyped-def]
+    """(settings, account) for a key-holder command: the project's schema ready, the key holder signed in."""
+    from pipeline.store.db import ensure_schema
+
+    settings = load_settings(config, database_url)
+    ensure_schema(settings)
+    return settings, _key_holder(settings, user, password_stdin)
+
+
 def _key_holder(settings, user: str | None, password_stdin: bool):  # type: ignore[no-untyped-def]
     """Sign ``user`` in and insist on the key holder (as ``review --restore`` does)."""
     from pipeline.errors import PermissionDenied
@@ -203,11 +212,9 @@ def held(
 ) -> None:
     """List transcripts held for anonymisation review (counts only), with the next command for each."""
     from pipeline.anonymise.release import held_transcripts
-    from pipeline.store.db import ensure_schema, session_scope
+    from pipeline.store.db import session_scope
 
-    settings = load_settings(config, database_url)
-    ensure_schema(settings)
-    _key_holder(settings, user, password_stdin)
+    _key_holder_session(config, database_url, user, password_stdin)
     with session_scope() as session:
         rows = held_transcripts(session)
     if not rows:
@@ -239,11 +246,9 @@ def release(
     """Release a held transcript to coders: the next `qualcode run` embeds, scores and queues it."""
     from pipeline.anonymise.release import may_force, release_transcript
     from pipeline.errors import PermissionDenied
-    from pipeline.store.db import ensure_schema, session_scope
+    from pipeline.store.db import session_scope
 
-    settings = load_settings(config, database_url)
-    ensure_schema(settings)
-    account = _key_holder(settings, user, password_stdin)
+    _, account = _key_holder_session(config, database_url, user, password_stdin)
     if force and not may_force(account.role):
         raise PermissionDenied(
             f"only a lead may release with undecided maskings ({account.username} is a {account.role})"
@@ -267,11 +272,9 @@ def mask(
     """Mask words the anonymiser missed; they join the deny list so later transcripts mask them too."""
     from pipeline.anonymise import load_keyring
     from pipeline.anonymise.release import mask_missed
-    from pipeline.store.db import ensure_schema, session_scope
+    from pipeline.store.db import session_scope
 
-    settings = load_settings(config, database_url)
-    ensure_schema(settings)
-    account = _key_holder(settings, user, password_stdin)
+    settings, account = _key_holder_session(config, database_url, user, password_stdin)
     keyring = load_keyring(settings, create=False)
     with session_scope(immediate=True) as session:
         result = mask_missed(session, transcript_id, start, end, f"cli:{account.username}", entity.upper(),

@@ -78,7 +78,7 @@ def prepare_inbox(settings: Settings) -> Path:
     Why: the demo reads ``data/sample/``, so a newcomer's next step, ``qualcode run``, used to fail on a
     missing ``data/inbox/``.
     """
-    from pipeline.ingest.paths import private_folder
+    from pipeline.fileperms import private_folder
 
     private_folder(settings.inbox)
     return settings.inbox

@@ -32,7 +32,7 @@ def run(
     if not folder.is_dir():
         if inbox is not None:
             raise typer.BadParameter(f"no such folder: {folder}")
-        from pipeline.ingest.paths import private_folder
+        from pipeline.fileperms import private_folder
 
         private_folder(folder)  # the configured inbox of a new project: made for the user (owner-only)
         typer.echo(f"created the inbox {folder}: copy transcripts there, then run `qualcode run` again")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import InputFileError
+from pipeline.fileperms import private_folder as private_folder  # re-exported: one definition
 from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -276,23 +277,3 @@ def is_inside(path: Path, folder: Path) -> bool:
         return Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(folder)))
     except (OSError, ValueError):
         return False
-
-
-def private_folder(folder: Path) -> None:
-    """Create ``folder`` and any missing parents with owner-only permissions (0700).
-
-    Folders that already exist are left as they are: they may be shared on purpose (``/tmp``, a home).
-    """
-    missing: list[Path] = []
-    current = Path(folder)
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for item in reversed(missing):
-        try:
-            item.mkdir(mode=0o700)
-        except FileExistsError:
-            continue  # another process made it a moment ago
-        os.chmod(item, 0o700)  # mkdir's mode is filtered by the umask; never wider than 0700 anyway

@@ -21,8 +21,9 @@ import shutil
 import stat
 from pathlib import Path
 
+from pipeline.fileperms import private_folder
 from pipeline.ingest.metadata import sidecar_path
-from pipeline.ingest.paths import display_name, private_folder, protected_identities
+from pipeline.ingest.paths import display_name, protected_identities
 from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)

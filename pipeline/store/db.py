@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import random
-import stat
 import threading
 import time
 import zlib
@@ -34,6 +33,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.fileperms import private_folder, tighten
 from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -89,30 +89,14 @@ def private_sqlite_file(path: Path) -> None:
     ``-journal`` files the database file's mode. Folders that already exist are left alone (they may
     be shared on purpose); an existing file more open than 0600 is tightened with a warning.
     """
-    missing: list[Path] = []
-    current = path.parent
-    while not current.exists() and current.parent != current:
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        os.chmod(folder, 0o700)
+    private_folder(path.parent)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
         return
     except FileExistsError:
         pass
     for item in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
-        try:
-            mode = stat.S_IMODE(os.stat(item).st_mode)
-            if mode & 0o077:
-                os.chmod(item, 0o600)
-                log.warning("database file %s was readable by others (mode %o): now 0600", item.name, mode)
-        except OSError:
-            continue
+        tighten(item, "database file")
 
 
 def make_engine(url: str) -> Engine:

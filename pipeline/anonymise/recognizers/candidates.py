@@ -77,6 +77,8 @@ _CALENDAR = frozenset(
 )
 _ROLE_WORDS = vocabulary()["role_words"]
 _NEVER_NAMES = vocabulary()["never_names"]
+#: Words after which the word before names a place ("Ashcombe County Council", "Brackley estate").
+_PLACE_HEADS = frozenset({"council", "county", "borough", "city", "town", "district", "estate", "village", "ward"})
 _PLACE_PREPOSITIONS = frozenset({"in", "at", "from", "near", "round", "around", "outside", "towards", "over"})
 _DETERMINERS = frozenset({"a", "an", "the", "this", "that", "these", "those", "every", "each", "no", "any", "some"})
 _CALL_WORDS = frozenset({"call", "calls", "called", "calling"})
@@ -193,6 +195,9 @@ class RecallFirstRecognizer(_TokenRecognizer):
         for i in range(n):
             if kinds[i] is not None:
                 marks[i] = self._judge(doc, i, kinds)
+                mark, kind = marks[i], kinds[i]
+                if mark is not None and kind[0] is not Kind.NAME and i + 1 < n and doc[i + 1].lower_ in _PLACE_HEADS:
+                    marks[i] = (mark[0], "LOCATION")  # "Kirkfield County Council", "the Moss estate"
         # Full names: a masked token pulls in a capitalised name-like neighbour ("Will Hartigan"), and a
         # masked token pulls in an initial after it ("Princess P").
         for i in range(n - 1):

@@ -17,6 +17,7 @@ validators only run on the rare candidate runs.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +33,7 @@ from text_to_num import text2num
 from pipeline.anonymise.gazetteers import load_gazetteers
 from pipeline.anonymise.offline import offline_tld_extractor
 from pipeline.anonymise.recognizers.patterns import NationalInsuranceRecognizer, PostcodeRecognizer, nhs_checksum_ok
+from pipeline.anonymise.recognizers.tokens import result as _result
 from pipeline.anonymise.terms import default_allow_terms, normalise_term
 
 # ----------------------------------------------------------------------------------------------------
@@ -193,17 +195,6 @@ class Piece:
     spoken: bool  # said in words (not written as digits)
 
 
-def _result(entity: str, start: int, end: int, score: float, recognizer: EntityRecognizer) -> RecognizerResult:
-    return RecognizerResult(
-        entity_type=entity,
-        start=start,
-        end=end,
-        score=score,
-        recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
-        },
-    )
 
 
 def _small(words: list[str], i: int) -> tuple[int, int] | None:
@@ -361,8 +352,9 @@ class _SpokenRecognizer(LocalRecognizer):
     ) -> list[RecognizerResult]:
         return [_result(entity, s, e, score, self) for entity, s, e, score in self.find(text)]
 
-    def find(self, text: str) -> Iterable[tuple[str, int, int, float]]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def find(self, text: str) -> Iterable[tuple[str, int, int, float]]:
+        """(entity, start, end, score) of every match in ``text``."""
 
 
 # ----------------------------------------------------------------------------------------------------

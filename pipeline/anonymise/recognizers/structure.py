@@ -137,7 +137,20 @@ class _Part:
     lower: bool  # written in lower case (needs a trigger or a number)
 
 
-class AddressRecognizer(LocalRecognizer):
+class _TextRecognizer(LocalRecognizer):
+    """Base: a recogniser of one entity that reads the raw text with patterns compiled at import."""
+
+    ENTITY = ""
+
+    def __init__(self, gazetteers: Gazetteers) -> None:
+        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
+        self.gaz = gazetteers
+
+    def load(self) -> None:
+        """Patterns are compiled at import; nothing to load."""
+
+
+class AddressRecognizer(_TextRecognizer):
     """A whole address as one span: "Flat 3, Kestrel House, Miller's Rise", "12 Quarry Mews, Hollinbrook",
     "Tŷ Gwyn, 5 Heol y Dderwen", "seventeen foxglove close" (after "lives at"), "Apartment 6, The Mansions".
 
@@ -152,12 +165,6 @@ class AddressRecognizer(LocalRecognizer):
     ENTITY = "ADDRESS"
     SCORE = 0.8
 
-    def __init__(self, gazetteers: Gazetteers) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
-        self.gaz = gazetteers
-
-    def load(self) -> None:
-        """Patterns are compiled at import; nothing to load."""
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -368,7 +375,7 @@ def _is_role(label: str) -> bool:
     )
 
 
-class SpeakerLabelRecognizer(LocalRecognizer):
+class SpeakerLabelRecognizer(_TextRecognizer):
     """Names in speaker-label lines of Teams and VTT-like exports: "Surname, Forename   0:03:12".
 
     The structure is the evidence, not a name list (labels carry Welsh, Irish, Polish, Nigerian names):
@@ -382,12 +389,6 @@ class SpeakerLabelRecognizer(LocalRecognizer):
     ENTITY = "PERSON"
     SCORE = 0.9  # above spaCy's, so Presidio's de-duplication keeps the structural evidence
 
-    def __init__(self, gazetteers: Gazetteers) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
-        self.gaz = gazetteers
-
-    def load(self) -> None:
-        """Patterns are compiled at import; nothing to load."""
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -458,7 +459,7 @@ _LEGENDS = (
 )
 
 
-class InitialsLabelRecognizer(LocalRecognizer):
+class InitialsLabelRecognizer(_TextRecognizer):
     """Initials used as speaker labels in typed notes ("KL:", "RH -", "KL said", "[RH]"), and the same
     initials wherever else they stand alone in the text ("spoke to KL about ...").
 
@@ -475,12 +476,6 @@ class InitialsLabelRecognizer(LocalRecognizer):
     ENTITY = "PERSON"
     SCORE = 0.9
 
-    def __init__(self, gazetteers: Gazetteers) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name=type(self).__name__)
-        self.gaz = gazetteers
-
-    def load(self) -> None:
-        """Patterns are compiled at import; nothing to load."""
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None

@@ -9,6 +9,7 @@ capitalisation carries no signal.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -187,8 +188,9 @@ class _TokenRecognizer(LocalRecognizer):
             return []
         return list(self.find(token_table(nlp_artifacts.tokens)))
 
-    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def find(self, doc: TokenTable) -> Iterable[RecognizerResult]:
+        """The results found in one document's token table."""
 
 
 class FirstNameRecognizer(_TokenRecognizer):
